@@ -1,0 +1,43 @@
+# The README's commands. `make demo` and `make test` work on a fresh machine with only Python 3.10+.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# torch==2.13.0 resolves to the CPU build where one is on local disk (these machines); elsewhere pip picks the
+# platform default. GPU users: `make install TORCH_SPEC="torch --index-url https://download.pytorch.org/whl/cu128"`
+# or any torch>=2.2 already in the environment (TORCH_SPEC= skips it).
+TORCH_SPEC ?= torch==2.13.0
+export RAY_USAGE_STATS_ENABLED ?= 0
+export MLFLOW_DISABLE_TELEMETRY ?= true
+
+.PHONY: install demo test test-fast lint format bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check $(TORCH_SPEC) -e ".[dev]"
+	touch $@
+
+demo: install  ## tune the CNN on MNIST-5k: HyperOpt + ASHA on local Ray, MLflow in ./mlflow.db
+	$(BIN)/raytune-suite run experiments/mnist_cnn.yaml
+
+test: install  ## every test: unit, contract and integration (real Ray + MLflow)
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+test-fast: install  ## unit and contract tests only (no Ray cluster)
+	$(BIN)/pytest -m "not integration"
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: install  ## scheduling overhead of the suite vs bare Ray Tune
+	$(BIN)/python benchmarks/sweep_overhead.py
+
+clean:
+	rm -rf ray_results mlartifacts mlflow.db .pytest_cache

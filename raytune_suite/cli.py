@@ -1,0 +1,114 @@
+"""`raytune-suite`: run | validate.
+
+Exit codes: 0 success, 1 the run failed (some or all trials errored, the cluster went away), 2 bad input
+(one line on stderr naming the field and the fix).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from raytune_suite.errors import ConfigError, RunFailure
+
+
+def _config_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("config", help="experiment YAML, e.g. experiments/mnist_cnn.yaml")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. --set train.epochs=3 (repeatable)")  # fmt: skip
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="raytune-suite", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run a sweep (local Ray by default)")
+    _config_args(run)
+    run.add_argument("--num-samples", type=int, help="trials to run (overrides tune.num_samples)")
+    run.add_argument("--address", help="Ray cluster to join: auto, ray://HOST:10001 or HOST:6379")
+    run.add_argument("--mlflow-uri", help="MLflow tracking URI (default $MLFLOW_TRACKING_URI or ./mlflow.db)")
+    run.add_argument("--storage", help="folder for Ray results and checkpoints (default ./ray_results)")
+    run.add_argument("--num-cpus", type=int, help="CPUs for a local Ray instance (default: all)")
+    run.add_argument("--num-gpus", type=int, help="GPUs for a local Ray instance (default: all detected)")
+
+    validate = sub.add_parser("validate", help="check a config without starting Ray")
+    _config_args(validate)
+    return parser
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from raytune_suite.config import load_config
+    from raytune_suite.tuner import total_trials
+
+    cfg = load_config(args.config, args.overrides)
+    tuned = sum(len(p) for p in cfg.space.values())
+    print(
+        f"ok: {cfg.name} ({cfg.experiment}): {tuned} tuned parameter(s), {total_trials(cfg)} trial(s), "
+        f"search={cfg.tune.search}, scheduler={cfg.tune.scheduler}, "
+        f"metric={cfg.tune.metric} ({cfg.tune.mode}), {cfg.train.epochs} epoch(s) max"
+    )
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from raytune_suite.config import load_config
+    from raytune_suite.sweep import run_sweep
+
+    overrides = list(args.overrides)
+    if args.num_samples is not None:
+        overrides.append(f"tune.num_samples={args.num_samples}")
+    cfg = load_config(args.config, overrides)
+    result = run_sweep(
+        cfg, address=args.address, tracking_uri=args.mlflow_uri, storage=args.storage,
+        num_cpus=args.num_cpus, num_gpus=args.num_gpus,
+    )  # fmt: skip
+    print_summary(result, cfg)
+    return 1 if result.failed else 0
+
+
+def print_summary(result, cfg) -> None:
+    metric = cfg.tune.metric
+    print()
+    print(f"sweep {result.name}: {result.trials} trials in {result.wall_s:.1f}s (fit {result.fit_s:.1f}s), "
+          f"{result.failed} failed")  # fmt: skip
+    if result.best_trial:
+        print(f"best trial {result.best_trial}: {metric}={result.best_value:.4f} at epoch {result.best_epoch}")
+        for section, params in cfg.space.items():
+            values = result.best_config.get(section, {})
+            shown = [f"{k}={_short(values[k])}" for k in params if k in values]
+            print(f"  {section}: " + ", ".join(shown))
+    print(f"MLflow: experiment {result.experiment_id}, parent run {result.parent_run_id} ({result.tracking_uri})")
+    print(f"Ray results and checkpoints: {result.storage_path}")
+    if result.tracking_uri.startswith("sqlite:"):
+        print(f"Review: mlflow ui --backend-store-uri {result.tracking_uri} --host 127.0.0.1 --port 5000  "
+              f"then open http://127.0.0.1:5000/#/experiments/{result.experiment_id}/runs")  # fmt: skip
+    if result.failed:
+        print(f"{result.failed} trial(s) failed: their error.txt files are under {result.storage_path}",
+              file=sys.stderr)  # fmt: skip
+
+
+def _short(value) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+COMMANDS = {"run": cmd_run, "validate": cmd_validate}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except RunFailure as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted: open MLflow runs were marked KILLED", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,144 @@
+"""The experiment protocol and its loader.
+
+An experiment is one Python module (in `experiments/`, any importable package, or a `.py` file) that defines:
+
+    METRIC = "val_accuracy"          # the metric a sweep optimises by default ...
+    MODE = "max"                     # ... and its direction
+    TASK = "classification"          # a key of TASKS: the loss and the validation metrics
+    class DataConfig(BaseModel): ... # its `data:` section
+    class ModelConfig(BaseModel): ...# its `model:` section
+    def load_data(cfg: DataConfig, seed: int) -> Datasets
+    def build_model(cfg: ModelConfig, info: dict) -> torch.nn.Module
+
+Everything else (optimizer, LR schedule, regularisation, the training loop, reporting) is shared, so adding an
+experiment is a model, a data loader and a YAML.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import math
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from pydantic import BaseModel
+
+from raytune_suite.errors import ConfigError
+
+
+@dataclass
+class Datasets:
+    """Tensors held in memory: x may be any tensor the model takes (images, token ids, id pairs)."""
+
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    val_x: torch.Tensor
+    val_y: torch.Tensor
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Task:
+    """A loss for training and the validation metrics derived from (outputs, targets)."""
+
+    loss: Callable[..., torch.Tensor]
+    metrics: Callable[[torch.Tensor, torch.Tensor], dict[str, float]]
+
+
+def _classification_loss(out: torch.Tensor, y: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
+    return F.cross_entropy(out, y, label_smoothing=label_smoothing)
+
+
+def _regression_loss(out: torch.Tensor, y: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
+    # ½·MSE, the guide's (1/2m)·Σ(h(x) − y)².
+    return 0.5 * F.mse_loss(out.reshape(y.shape), y)
+
+
+def _classification_metrics(out: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+    return {
+        "val_loss": F.cross_entropy(out, y).item(),
+        "val_accuracy": (out.argmax(dim=1) == y).float().mean().item(),
+    }
+
+
+def _regression_metrics(out: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+    mse = F.mse_loss(out.reshape(y.shape), y).item()
+    return {"val_loss": 0.5 * mse, "val_rmse": math.sqrt(mse)}
+
+
+TASKS: dict[str, Task] = {
+    "classification": Task(_classification_loss, _classification_metrics),
+    "regression": Task(_regression_loss, _regression_metrics),
+}
+
+REQUIRED = ("METRIC", "MODE", "TASK", "DataConfig", "ModelConfig", "load_data", "build_model")
+
+
+@dataclass(frozen=True)
+class Experiment:
+    ref: str
+    module: ModuleType
+
+    @property
+    def name(self) -> str:
+        return self.module.__name__.rsplit(".", 1)[-1]
+
+    @property
+    def task(self) -> Task:
+        return TASKS[self.module.TASK]
+
+    def __getattr__(self, item: str) -> Any:
+        return getattr(self.module, item)
+
+
+@cache
+def load_experiment(ref: str) -> Experiment:
+    """Import an experiment by name (`mnist_cnn` -> experiments.mnist_cnn), dotted module or .py path."""
+    module = _import(ref)
+    missing = [name for name in REQUIRED if not hasattr(module, name)]
+    if missing:
+        raise ConfigError(f"experiment: module {ref!r} lacks {', '.join(missing)}; see raytune_suite/experiments.py")
+    if module.TASK not in TASKS:
+        raise ConfigError(f"experiment: {ref!r} has TASK {module.TASK!r}; choose one of: {', '.join(TASKS)}")
+    for cfg_class in (module.DataConfig, module.ModelConfig):
+        if not (isinstance(cfg_class, type) and issubclass(cfg_class, BaseModel)):
+            raise ConfigError(f"experiment: {ref}.{cfg_class} must be a pydantic BaseModel")
+    return Experiment(ref, module)
+
+
+def _import(ref: str) -> ModuleType:
+    if ref.endswith(".py"):
+        path = Path(ref)
+        if not path.is_file():
+            raise ConfigError(f"experiment: no file {ref}; give a path relative to the YAML, or a module name")
+        spec = importlib.util.spec_from_file_location(f"raytune_suite_user_{path.stem}", path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # pydantic resolves the module's annotations through sys.modules
+        spec.loader.exec_module(module)
+        return module
+    name = ref if "." in ref else f"experiments.{ref}"
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name and name.startswith(exc.name):
+            raise ConfigError(
+                f"experiment: no module {ref!r}; available: {', '.join(available_experiments())}"
+            ) from None
+        raise
+
+
+def available_experiments() -> list[str]:
+    """The experiment modules shipped in the `experiments` package."""
+    spec = importlib.util.find_spec("experiments")
+    if spec is None or not spec.submodule_search_locations:
+        return []
+    folder = Path(next(iter(spec.submodule_search_locations)))
+    return sorted(p.stem for p in folder.glob("*.py") if not p.stem.startswith("_"))

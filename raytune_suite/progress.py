@@ -1,0 +1,54 @@
+"""Live progress on the console: one line per trial event, with the sweep's best so far.
+
+Ray's own status table is switched off (verbose=0) because on a long sweep it repeats the whole table; these lines
+say what changed and stay readable in a CI log or a `ray job logs` stream.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from ray import tune
+
+
+class ProgressPrinter(tune.Callback):
+    def __init__(self, metric: str, mode: str, total: int, max_epochs: int):
+        self.metric, self.mode, self.total, self.max_epochs = metric, mode, total, max_epochs
+        self.started = time.monotonic()
+        self.done = 0
+        self.best: float | None = None
+        self.best_trial = ""
+
+    def _say(self, text: str) -> None:
+        elapsed = time.monotonic() - self.started
+        # sys.stdout is looked up per call: Tune pickles callbacks with the experiment state.
+        print(f"[{elapsed:6.1f}s] {text}", file=sys.stdout, flush=True)
+
+    def on_trial_start(self, iteration, trials, trial, **info) -> None:
+        running = sum(t.status == "RUNNING" for t in trials)
+        self._say(f"start  {trial.trial_id}  ({running} running, {self.done}/{self.total} done)")
+
+    def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
+        value = result.get(self.metric)
+        if isinstance(value, (int, float)) and (
+            self.best is None or (value > self.best if self.mode == "max" else value < self.best)
+        ):
+            self.best, self.best_trial = float(value), trial.trial_id
+
+    def on_trial_complete(self, iteration, trials, trial, **info) -> None:
+        self.done += 1
+        result = trial.last_result or {}
+        epochs = int(result.get("epoch", result.get("training_iteration", 0)))
+        how = "finished" if epochs >= self.max_epochs else "stopped early"
+        value = result.get(self.metric)
+        shown = f"{value:.4f}" if isinstance(value, (int, float)) else "n/a"
+        best = f"{self.best:.4f} ({self.best_trial})" if self.best is not None else "n/a"
+        self._say(
+            f"{how:13s} {trial.trial_id} after {epochs} epoch(s): {self.metric}={shown}  "
+            f"[{self.done}/{self.total} done, best {best}]"
+        )
+
+    def on_trial_error(self, iteration, trials, trial, **info) -> None:
+        self.done += 1
+        self._say(f"FAILED {trial.trial_id}: see error.txt in {trial.path}")

@@ -1,0 +1,98 @@
+"""Real sweeps on a real local Ray, checked from the MLflow store itself."""
+
+import pytest
+from mlflow.entities import RunStatus
+
+from raytune_suite.config import load_config
+from raytune_suite.sweep import run_sweep
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.integration
+
+DIGITS = ["data.dataset=digits", "train.epochs=3", "tune.seed=3"]
+
+
+def runs_of(client, experiment_id):
+    runs = client.search_runs([experiment_id], max_results=1000)
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    return parents, children
+
+
+def test_hyperopt_asha_sweep_records_parent_children_epochs_and_early_stops(ray_local, store, mnist_yaml):
+    uri, client, storage = store
+    cfg = load_config(
+        mnist_yaml,
+        [
+            *DIGITS,
+            "tune.num_samples=6",
+            "tune.max_concurrent=2",
+            "space.train.lr.low=1e-5",
+            "tune.n_initial_points=3",
+        ],
+    )
+    result = run_sweep(cfg, tracking_uri=uri, storage=storage)
+
+    parents, children = runs_of(client, result.experiment_id)
+    assert len(parents) == 1 and len(children) == 6 and result.failed == 0
+    parent = parents[0]
+    assert parent.info.run_id == result.parent_run_id and parent.info.status == "FINISHED"
+    assert {parent.data.tags[k] for k in ("searcher", "scheduler")} == {"hyperopt", "asha"}
+    assert "search_space.yaml" in {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert all(c.data.tags["mlflow.parentRunId"] == parent.info.run_id for c in children)
+    assert all(c.info.status == "FINISHED" for c in children)
+
+    for child in children:
+        trained = int(child.data.tags["epochs_trained"])
+        history = client.get_metric_history(child.info.run_id, "val_accuracy")
+        assert [m.step for m in history] == list(range(1, trained + 1))
+        assert {"train_loss", "val_loss", "lr", "epoch"} <= set(child.data.metrics)
+        assert "train.lr" in child.data.params
+
+    stopped = [c for c in children if c.data.tags.get("stopped_early") == "scheduler"]
+    assert stopped, "ASHA stopped no trial"
+    assert all(int(c.data.tags["stopped_at_epoch"]) < 3 for c in stopped)
+
+    best = [c for c in children if c.data.tags.get("best_trial") == "true"]
+    assert len(best) == 1 and parent.data.tags["best_run_id"] == best[0].info.run_id
+    best_value = max(float(c.data.tags["best_val_accuracy"]) for c in children)
+    assert parent.data.metrics["best_val_accuracy"] == pytest.approx(best_value, rel=1e-5)
+    assert parent.data.params["best.train.lr"] == best[0].data.params["train.lr"]
+
+
+def test_grid_search_with_a_conditional_parameter_runs_every_branch_once(ray_local, store, mnist_yaml, tmp_path):
+    uri, client, storage = store
+    cfg = load_config(
+        mnist_yaml,
+        [
+            "data.dataset=digits", "data.subset=400", "train.epochs=1", "tune.search=grid", "tune.scheduler=fifo",
+            "tune.num_samples=1",
+            "space={train: {optimizer: {type: grid, values: [adamw, momentum]},"
+            " momentum: {type: grid, values: [0.5, 0.9], when: {optimizer: [momentum]}}}}",
+        ],
+    )  # fmt: skip
+    result = run_sweep(cfg, tracking_uri=uri, storage=storage)
+    _, children = runs_of(client, result.experiment_id)
+    seen = sorted((c.data.params["train.optimizer"], c.data.params["train.momentum"]) for c in children)
+    assert seen == [("adamw", "0.9"), ("momentum", "0.5"), ("momentum", "0.9")]
+
+
+def test_a_crashing_trial_is_recorded_failed_and_the_rest_still_finish(ray_local, store, mnist_yaml):
+    uri, client, storage = store
+    cfg = load_config(
+        mnist_yaml,
+        [
+            f"experiment={REPO / 'tests' / 'fixtures' / 'flaky_experiment.py'}", "data.dataset=digits",
+            "data.subset=400", "train.epochs=1", "tune.search=grid", "tune.scheduler=fifo", "tune.max_failures=0",
+            "tune.num_samples=1",
+            "space={model: {channels: {type: grid, values: [16, 32]}}}",
+        ],
+    )  # fmt: skip
+    result = run_sweep(cfg, tracking_uri=uri, storage=storage)
+    assert result.trials == 2 and result.failed == 1
+    _, children = runs_of(client, result.experiment_id)
+    status = {c.data.params["model.channels"]: c.info.status for c in children}
+    assert status == {"16": "FAILED", "32": "FINISHED"}
+    assert RunStatus.to_string(RunStatus.RUNNING) not in {
+        c.info.status for c in client.search_runs([result.experiment_id])
+    }
