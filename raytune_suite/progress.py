@@ -26,8 +26,7 @@ class ProgressPrinter(tune.Callback):
         print(f"[{elapsed:6.1f}s] {text}", file=sys.stdout, flush=True)
 
     def on_trial_start(self, iteration, trials, trial, **info) -> None:
-        running = sum(t.status == "RUNNING" for t in trials)
-        self._say(f"start  {trial.trial_id}  ({running} running, {self.done}/{self.total} done)")
+        self._say(f"start  {trial.trial_id}  ({self.done}/{self.total} done)")
 
     def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
         value = result.get(self.metric)

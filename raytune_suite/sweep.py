@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -47,6 +48,32 @@ def connect_ray(address: str | None, *, num_cpus: int | None = None, num_gpus: i
     return True
 
 
+def open_sweep_records(uri: str, cfg: ExperimentConfig, name: str) -> tuple[Any, str, str]:
+    """MLflow client, experiment id and the sweep's new parent run id."""
+    from mlflow import MlflowClient
+
+    from raytune_suite import tracking
+
+    client = MlflowClient(tracking_uri=uri)
+    experiment_id = tracking.experiment_id_for(client, cfg.mlflow.experiment_name or cfg.name, uri)
+    return client, experiment_id, tracking.start_parent_run(client, experiment_id, cfg, name)
+
+
+def _end_parent_if_opened(opening: Future, status: str) -> None:
+    try:
+        client, _, parent = opening.result()
+    except Exception:
+        return  # the store never opened: nothing to close
+    client.set_terminated(parent, status)
+
+
+def _shutdown_ray(started_by_us: bool) -> None:
+    if started_by_us:
+        import ray
+
+        ray.shutdown()
+
+
 def run_sweep(
     cfg: ExperimentConfig,
     *,
@@ -61,11 +88,11 @@ def run_sweep(
         os.environ.setdefault(key, value)
     started = time.monotonic()
 
-    from mlflow import MlflowClient
     from mlflow.entities import RunStatus
 
     from raytune_suite import tracking
     from raytune_suite.progress import ProgressPrinter
+    from raytune_suite.store_writer import QueuedClient
     from raytune_suite.tuner import build_tuner, total_trials
 
     uri = tracking_uri or cfg.mlflow.tracking_uri or tracking.default_tracking_uri()
@@ -77,18 +104,26 @@ def run_sweep(
     storage_path = str(Path(storage or cfg.run.storage).resolve())
     name = cfg.run.name or f"{cfg.name}-{datetime.now():%Y%m%d-%H%M%S}"
 
-    client = MlflowClient(tracking_uri=uri)
-    experiment_id = tracking.experiment_id_for(client, cfg.mlflow.experiment_name or cfg.name, uri)
-    parent = tracking.start_parent_run(client, experiment_id, cfg, name)
+    # Opening the store (creating a new SQLite schema takes seconds) overlaps with Ray's start-up.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlflow-open") as pool:
+        opening = pool.submit(open_sweep_records, uri, cfg, name)
+        try:
+            started_ray = connect_ray(address, num_cpus=num_cpus, num_gpus=num_gpus)
+        except BaseException:
+            _end_parent_if_opened(opening, "FAILED")
+            raise
+        try:
+            client, experiment_id, parent = opening.result()
+        except BaseException:
+            _shutdown_ray(started_ray)
+            raise
+
     tracker = tracking.MlflowTracker(
-        client, experiment_id, parent, cfg.tune.metric, cfg.tune.mode, cfg.train.epochs,
+        QueuedClient(client), experiment_id, parent, cfg.tune.metric, cfg.tune.mode, cfg.train.epochs,
         run_map_path=Path(storage_path) / name / tracking.RUN_MAP_FILE,
     )  # fmt: skip
     progress = ProgressPrinter(cfg.tune.metric, cfg.tune.mode, total_trials(cfg), cfg.train.epochs)
-
-    started_ray = False
     try:
-        started_ray = connect_ray(address, num_cpus=num_cpus, num_gpus=num_gpus)
         kwargs = {"trainable": trainable} if trainable else {}
         tuner = build_tuner(cfg, storage_path=storage_path, name=name, callbacks=[tracker, progress], **kwargs)
         fit_started = time.monotonic()
@@ -101,10 +136,7 @@ def run_sweep(
         tracker.finish(RunStatus.FAILED)
         raise
     finally:
-        if started_ray:
-            import ray
-
-            ray.shutdown()
+        _shutdown_ray(started_ray)
 
     failed = len(results.errors)
     status = RunStatus.FINISHED if failed < len(results) else RunStatus.FAILED

@@ -113,7 +113,7 @@ class MlflowTracker(tune.Callback):
     """Driver-side Tune callback: a child run per trial under the sweep's parent run.
 
     Args:
-        client: the MLflow client of the tracking store.
+        client: the MLflow client of the tracking store; pass a `QueuedClient` so that no write blocks Tune.
         experiment_id / parent_run_id: where child runs go.
         metric / mode: the sweep's objective, to track each trial's best value.
         max_epochs: epochs a trial trains unless the scheduler stops it.
@@ -169,8 +169,7 @@ class MlflowTracker(tune.Callback):
             for key, v in result.items()
             if key not in TUNE_BOOKKEEPING and isinstance(v, (int, float)) and not isinstance(v, bool)
         ]
-        # Asynchronous: the driver's event loop must not wait on the store while trials wait on the driver.
-        self.client.log_batch(record.run_id, metrics=metrics, synchronous=False)
+        self.client.log_batch(record.run_id, metrics=metrics)
 
     def on_trial_complete(self, iteration: int, trials: list, trial, **info) -> None:
         self._end_trial(trial, RunStatus.FINISHED)
@@ -190,7 +189,6 @@ class MlflowTracker(tune.Callback):
             tags["stopped_at_epoch"] = str(record.epochs)
         if record.best is not None:
             tags[f"best_{self.metric}"] = f"{record.best:.6g}"
-        self._flush()
         self.client.log_batch(record.run_id, tags=[RunTag(k, v) for k, v in tags.items()])
         self.client.set_terminated(record.run_id, RunStatus.to_string(status))
         self.open_runs.discard(record.run_id)
@@ -220,11 +218,11 @@ class MlflowTracker(tune.Callback):
                 ],
             )
         self.client.set_terminated(self.parent_run_id, RunStatus.to_string(status))
+        self._flush()
         return best
 
     def abort_open_runs(self, status: int) -> None:
         """End every child run still open (interrupted sweep): never leave a RUNNING zombie in the UI."""
-        self._flush()
         for run_id in list(self.open_runs):
             self.client.set_tag(run_id, "status", RunStatus.to_string(status))
             self.client.set_terminated(run_id, RunStatus.to_string(status))
@@ -236,9 +234,8 @@ class MlflowTracker(tune.Callback):
         return best is None or (value > best if self.mode == "max" else value < best)
 
     def _flush(self) -> None:
-        import mlflow
-
-        mlflow.flush_async_logging()
+        if hasattr(self.client, "drain"):  # a QueuedClient: wait for the writes in flight
+            self.client.drain()
 
     def _save_run_map(self) -> None:
         if self.run_map_path is None:

@@ -1,0 +1,128 @@
+"""Scheduling overhead of a sweep: the suite versus bare Ray Tune, on the same fixed-duration trainable.
+
+N trials each sleep for EPOCHS × EPOCH_S seconds (reporting once per epoch, as real trials do) on all CPUs of a
+fresh local Ray instance. Ideal wall time = N × EPOCHS × EPOCH_S / CPUs. Each variant runs in its own process so
+that "whole command" includes Python imports, `ray.init` and shutdown, as a user pays them.
+
+    python benchmarks/sweep_overhead.py                 # 40 trials x 1 s, both variants
+    python benchmarks/sweep_overhead.py --trials 20 --epochs 5 --epoch-s 0.2
+
+Prints ideal/actual efficiency for `fit()` alone and for the whole command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+START = time.monotonic()
+REPO = Path(__file__).resolve().parents[1]
+
+
+def sleep_trainable(config: dict) -> None:
+    """A trial of known duration: `epochs` reports, `epoch_s` seconds apart."""
+    from ray import tune
+
+    bench = config["bench"] if "bench" in config else config["suite"]["bench"]
+    for epoch in range(1, bench["epochs"] + 1):
+        time.sleep(bench["epoch_s"])
+        tune.report({"epoch": epoch, "val_accuracy": 0.5 + epoch * 0.01, "train_loss": 1.0 / epoch})
+
+
+def run_bare(args: argparse.Namespace, workdir: Path) -> float:
+    """Ray Tune as its docs show it, with actor reuse on: the baseline to beat."""
+    import ray
+    from ray import tune
+
+    ray.init(address="local", include_dashboard=False, log_to_driver=False)
+    tuner = tune.Tuner(
+        sleep_trainable,
+        param_space={"x": tune.uniform(0, 1), "bench": {"epochs": args.epochs, "epoch_s": args.epoch_s}},
+        tune_config=tune.TuneConfig(num_samples=args.trials, reuse_actors=True, metric="val_accuracy", mode="max"),
+        run_config=tune.RunConfig(storage_path=str(workdir / "ray_results"), verbose=0),
+    )
+    started = time.monotonic()
+    tuner.fit()
+    fit_s = time.monotonic() - started
+    ray.shutdown()
+    return fit_s
+
+
+def run_suite(args: argparse.Namespace, workdir: Path) -> float:
+    """The same trials through raytune_suite: typed config, searcher, MLflow parent/child runs, progress lines."""
+    from raytune_suite.config import load_config
+    from raytune_suite.sweep import run_sweep
+
+    overrides = [
+        "data.dataset=digits", f"train.epochs={args.epochs}", f"tune.num_samples={args.trials}",
+        "tune.search=random", "tune.scheduler=fifo", "space={train: {lr: {type: loguniform, low: 1e-4, high: 1e-1}}}",
+    ]  # fmt: skip
+    cfg = load_config(REPO / "experiments" / "mnist_cnn.yaml", overrides)
+    bench = {"epochs": args.epochs, "epoch_s": args.epoch_s}
+    result = run_sweep(
+        cfg,
+        tracking_uri=f"sqlite:///{workdir / 'mlflow.db'}",
+        storage=str(workdir / "ray_results"),
+        trainable=_with_bench(bench),
+    )
+    return result.fit_s
+
+
+def _with_bench(bench: dict):
+    def trainable(config: dict) -> None:
+        sleep_trainable({**config, "bench": bench})
+
+    trainable.__name__ = "sleep_trainable"
+    return trainable
+
+
+def child(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory(prefix="rts-bench-") as tmp:
+        fit_s = {"bare": run_bare, "suite": run_suite}[args.variant](args, Path(tmp))
+    print(json.dumps({"fit_s": fit_s, "process_s": time.monotonic() - START}))
+
+
+def measure(variant: str, args: argparse.Namespace) -> dict:
+    cmd = [sys.executable, __file__, "--variant", variant, "--trials", str(args.trials),
+           "--epochs", str(args.epochs), "--epoch-s", str(args.epoch_s)]  # fmt: skip
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "MLFLOW_DISABLE_TELEMETRY": "true"}
+    started = time.monotonic()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO)
+    wall = time.monotonic() - started
+    if proc.returncode != 0:
+        sys.exit(f"{variant} failed:\n{proc.stderr[-3000:]}")
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    return {"fit_s": out["fit_s"], "command_s": wall}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--trials", type=int, default=40)
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--epoch-s", type=float, default=0.2)
+    parser.add_argument("--variant", choices=["bare", "suite"], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.variant:
+        child(args)
+        return
+    cpus = os.cpu_count() or 1
+    ideal = args.trials * args.epochs * args.epoch_s / cpus
+    print(f"{args.trials} trials x {args.epochs * args.epoch_s:g} s on {cpus} CPUs: ideal {ideal:.1f} s")
+    print(f"{'variant':8s} {'fit s':>7s} {'fit eff':>8s} {'command s':>10s} {'command eff':>12s}")
+    for variant in ("bare", "suite"):
+        m = measure(variant, args)
+        print(
+            f"{variant:8s} {m['fit_s']:7.1f} {ideal / m['fit_s']:8.2f} {m['command_s']:10.1f} "
+            f"{ideal / m['command_s']:12.2f}",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
