@@ -76,7 +76,7 @@ def print_summary(result, cfg) -> None:
         print(f"best trial {result.best_trial}: {metric}={result.best_value:.4f} at epoch {result.best_epoch}")
         for section, params in cfg.space.items():
             values = result.best_config.get(section, {})
-            shown = [f"{k}={_short(values[k])}" for k in params if k in values]
+            shown = [f"{k}={_short(values[k])}" for k, spec in params.items() if k in values and _active(spec, values)]
             print(f"  {section}: " + ", ".join(shown))
     print(f"MLflow: experiment {result.experiment_id}, parent run {result.parent_run_id} ({result.tracking_uri})")
     print(f"Ray results and checkpoints: {result.storage_path}")
@@ -86,6 +86,11 @@ def print_summary(result, cfg) -> None:
     if result.failed:
         print(f"{result.failed} trial(s) failed: their error.txt files are under {result.storage_path}",
               file=sys.stderr)  # fmt: skip
+
+
+def _active(spec, values: dict) -> bool:
+    """A conditional parameter is shown only where its condition held in this trial."""
+    return not spec.when or all(values.get(parent) in allowed for parent, allowed in spec.when.items())
 
 
 def _short(value) -> str:
