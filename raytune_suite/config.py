@@ -177,43 +177,29 @@ def apply_override(raw: dict[str, Any], assignment: str) -> None:
     node[parts[-1]] = parse_yaml(value)
 
 
-def format_validation_error(err: ValidationError, prefix: str = "") -> str:
+def format_validation_error(err: ValidationError, prefix: str = "", root: type[BaseModel] | None = None) -> str:
     """The first pydantic error as one line: `field.path: what is wrong`."""
     first = err.errors()[0]
     loc = ".".join(str(p) for p in first["loc"] if not str(p).startswith("function-after"))
     msg = first["msg"].removeprefix("Value error, ")
     if not loc and not prefix:  # a whole-config check: its message names its own field
         return msg
-    field = f"{prefix}{loc}" if loc else prefix.rstrip(".")
     if first["type"] == "extra_forbidden":
-        msg = f"unknown key{_valid_keys_hint(err, first)}"
+        model = _model_at(root or ExperimentConfig, [str(p) for p in first["loc"][:-1]])
+        msg = "unknown key" + (f"; valid keys: {', '.join(model.model_fields)}" if model else "")
     elif first["type"] == "missing":
         msg = "required field is missing"
     more = len(err.errors()) - 1
+    field = f"{prefix}{loc}" if loc else prefix.rstrip(".")
     return f"{field}: {msg}" + (f" (and {more} more problem{'s' * (more > 1)})" if more else "")
 
 
-_MODELS_BY_SECTION: dict[str, type[BaseModel]] = {}
-
-
-def _valid_keys_hint(err: ValidationError, first: dict) -> str:
-    model = _model_at(err.title, [str(p) for p in first["loc"][:-1]])
-    if model is None:
-        return ""
-    return f"; valid keys: {', '.join(model.model_fields)}"
-
-
-def _model_at(title: str, path: list[str]) -> type[BaseModel] | None:
-    roots: dict[str, type[BaseModel]] = {"ExperimentConfig": ExperimentConfig, **_MODELS_BY_SECTION}
-    model = roots.get(title)
+def _model_at(model: type[BaseModel] | None, path: list[str]) -> type[BaseModel] | None:
+    """The nested config model at `path`, to list its valid keys (None where the path leaves typed models)."""
     for part in path:
-        if model is None:
-            return None
-        field = model.model_fields.get(part)
+        field = model.model_fields.get(part) if model else None
         annotation = field.annotation if field else None
         model = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
-        if part.isdigit() or (field is None and model is None):
-            return None
     return model
 
 
@@ -265,11 +251,10 @@ def validate_config(raw: dict[str, Any]) -> ExperimentConfig:
 
 
 def _validated_section(model: type[BaseModel], values: dict[str, Any], section: str) -> dict[str, Any]:
-    _MODELS_BY_SECTION[model.__name__] = model
     try:
         return model.model_validate(values).model_dump()
     except ValidationError as err:
-        raise ConfigError(format_validation_error(err, prefix=f"{section}.")) from None
+        raise ConfigError(format_validation_error(err, prefix=f"{section}.", root=model)) from None
 
 
 def _check_points(cfg: ExperimentConfig) -> None:

@@ -81,7 +81,8 @@ def build_tuner(
             storage_path=storage_path,
             callbacks=list(callbacks),
             failure_config=tune.FailureConfig(max_failures=cfg.tune.max_failures),
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=None),
+            # Two, not one: the newest may be half-written when a node dies.
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
             verbose=0,
         ),
     )
