@@ -70,4 +70,4 @@ def test_trial_config_carries_experiment_and_objective(mnist_yaml):
     assert space["suite"] == {
         "experiment": "mnist_cnn", "seed": 0, "metric": "val_accuracy", "mode": "max", "checkpoint_every": 1,
     }  # fmt: skip
-    assert space["train"]["epochs"] == 10  # fixed values stay plain
+    assert space["train"]["epochs"] == cfg.train.epochs == 8  # fixed values stay plain
