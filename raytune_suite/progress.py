@@ -11,19 +11,34 @@ import time
 
 from ray import tune
 
+HEARTBEAT_S = 30.0
+
 
 class ProgressPrinter(tune.Callback):
-    def __init__(self, metric: str, mode: str, total: int, max_epochs: int):
+    """Prints trial starts and ends as they happen, and a status line every `heartbeat_s` in between,
+    so a sweep whose epochs take minutes still shows it is alive and where it stands."""
+
+    def __init__(self, metric: str, mode: str, total: int, max_epochs: int, heartbeat_s: float = HEARTBEAT_S):
         self.metric, self.mode, self.total, self.max_epochs = metric, mode, total, max_epochs
-        self.started = time.monotonic()
+        self.heartbeat_s = heartbeat_s
+        self.started = self.last_said = time.monotonic()
         self.done = 0
         self.best: float | None = None
         self.best_trial = ""
 
     def _say(self, text: str) -> None:
-        elapsed = time.monotonic() - self.started
+        self.last_said = time.monotonic()
+        elapsed = self.last_said - self.started
         # sys.stdout is looked up per call: Tune pickles callbacks with the experiment state.
         print(f"[{elapsed:6.1f}s] {text}", file=sys.stdout, flush=True)
+
+    def on_step_end(self, iteration, trials, **info) -> None:
+        if time.monotonic() - self.last_said < self.heartbeat_s:
+            return
+        running = [t for t in trials if t.status == "RUNNING"]
+        epochs = ", ".join(f"{t.trial_id}@{(t.last_result or {}).get('epoch', 0)}" for t in running)
+        best = f"{self.best:.4f} ({self.best_trial})" if self.best is not None else "n/a"
+        self._say(f"status {len(running)} running [{epochs}], {self.done}/{self.total} done, best {best}")
 
     def on_trial_start(self, iteration, trials, trial, **info) -> None:
         self._say(f"start  {trial.trial_id}  ({self.done}/{self.total} done)")
