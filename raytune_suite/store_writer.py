@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from concurrent.futures import Future
 from typing import Any
 
 from mlflow import MlflowClient
@@ -18,13 +19,17 @@ from mlflow import MlflowClient
 from raytune_suite.errors import RunFailure
 
 log = logging.getLogger(__name__)
-# Calls that return something the caller needs now stay synchronous.
+# Calls whose answer the caller needs now: they wait for their turn on the writer thread.
 SYNCHRONOUS = {"create_run", "get_run", "search_runs", "get_experiment_by_name", "create_experiment",
                "list_artifacts", "get_metric_history", "download_artifacts"}  # fmt: skip
 
 
 class QueuedClient:
-    """Proxy for `MlflowClient`: reads and `create_run` are synchronous, every other call is queued."""
+    """Proxy for `MlflowClient` whose calls all run on one writer thread, in the order they were made.
+
+    Writes return at once; reads and `create_run` (whose answer the caller needs) wait for their turn. One thread
+    also means the store never sees two writers at once, which SQLite answers with "database is locked".
+    """
 
     def __init__(self, client: MlflowClient):
         self.client = client
@@ -33,24 +38,30 @@ class QueuedClient:
 
     def __getattr__(self, name: str) -> Any:
         method = getattr(self.client, name)
-        if name in SYNCHRONOUS or not callable(method):
+        if not callable(method):
             return method
-        return lambda *args, **kwargs: self._put((name, method, args, kwargs))
+        if name in SYNCHRONOUS:
+            return lambda *args, **kwargs: self._put(name, method, args, kwargs).result()
+        return lambda *args, **kwargs: self._put(name, method, args, kwargs) and None
 
-    def _put(self, item) -> None:
+    def _put(self, name: str, method, args, kwargs) -> Future:
         if self._queue is None:
             self._queue = queue.Queue()
             threading.Thread(target=self._work, args=(self._queue,), name="mlflow-writer", daemon=True).start()
-        self._queue.put(item)
+        done: Future = Future()
+        self._queue.put((name, method, args, kwargs, done))
+        return done
 
     def _work(self, q: queue.Queue) -> None:
         while True:
-            name, method, args, kwargs = q.get()
+            name, method, args, kwargs, done = q.get()
             try:
-                method(*args, **kwargs)
-            except Exception as exc:  # keep writing the rest; drain() reports what was lost
-                self._errors.append(f"{name}: {exc}")
-                log.warning("MLflow %s failed: %s", name, exc)
+                done.set_result(method(*args, **kwargs))
+            except Exception as exc:
+                done.set_exception(exc)
+                if name not in SYNCHRONOUS:  # a caller waiting on a read sees its error; a write's is kept
+                    self._errors.append(f"{name}: {exc}")
+                    log.warning("MLflow %s failed: %s", name, exc)
             finally:
                 q.task_done()
 
