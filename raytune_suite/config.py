@@ -57,6 +57,11 @@ class TrainConfig(BaseModel):
     warmup_epochs: float = Field(0.0, ge=0)
     min_lr_ratio: float = Field(0.0, ge=0, le=1, description="cosine floor as a fraction of lr")
     label_smoothing: float = Field(0.0, ge=0, lt=1, description="classification tasks only")
+    precision: Literal["fp32", "bf16", "fp16"] = Field(
+        "fp32", description="autocast dtype of forward passes; fp16 adds a GradScaler and needs CUDA (CPU: bf16)"
+    )
+    grad_accum_steps: int = Field(1, ge=1, description="micro-batches of batch_size per optimizer step")
+    grad_clip_norm: float | None = Field(None, gt=0, description="clip the global gradient norm; null: no clipping")
 
     _optimizer = field_validator("optimizer")(_one_of(OPTIMIZERS, "optimizer"))
     _schedule = field_validator("schedule")(_one_of(SCHEDULES, "schedule"))

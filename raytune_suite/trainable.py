@@ -2,8 +2,8 @@
 
 A trial's config holds the sampled sections (`data`, `model`, `train`) and the sweep's fixed `suite` settings.
 Each epoch reports `epoch`, `train_loss`, the experiment's validation metrics and `lr`, with a checkpoint
-(model, optimizer, LR scheduler, epoch and RNG states), so a retried or resumed trial continues from its last
-epoch. This module never talks to MLflow: the driver logs what trials report (see `tracking.py`).
+(model, optimizer, LR scheduler, fp16 loss scaler, epoch and RNG states), so a retried or resumed trial continues
+from its last epoch. This module never talks to MLflow: the driver logs what trials report (see `tracking.py`).
 """
 
 from __future__ import annotations
@@ -87,45 +87,101 @@ def _trial_resources() -> dict[str, float]:
         return {"CPU": float(os.cpu_count() or 1)}
 
 
-def train_epoch(model, data: Datasets, optimizer, scheduler, trial: Trial, gen, device) -> float:
+def resolve_precision(precision: str, device) -> str:
+    """The precision a trial really trains in: fp16 needs CUDA (its GradScaler does), so CPU falls back to bf16."""
+    if precision == "fp16" and torch.device(device).type != "cuda":
+        warnings.warn("train.precision fp16 needs a CUDA device; training in bf16 on CPU", stacklevel=2)
+        return "bf16"
+    return precision
+
+
+def autocast(precision: str, device):
+    """Mixed precision for forward passes and losses; fp32 is a no-op context."""
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+    return torch.autocast(torch.device(device).type, dtype=dtype, enabled=dtype is not None)
+
+
+def make_scaler(precision: str, device) -> torch.amp.GradScaler:
+    """fp16 gradients underflow without loss scaling; every other precision gets a disabled (pass-through) scaler."""
+    return torch.amp.GradScaler("cuda", enabled=precision == "fp16" and torch.device(device).type == "cuda")
+
+
+def step_batches(trial: Trial, n: int) -> tuple[int, int]:
+    """(examples per optimizer step, examples per micro-batch): k = grad_accum_steps micro-batches make one step.
+
+    `batch_size` is the micro-batch, as in most large-model recipes, so the effective batch is batch_size·k;
+    with full-batch `gd` the whole training set is one step, cut into k micro-batches to bound memory.
+    """
+    k = trial.train.grad_accum_steps
+    step = n if OPTIMIZERS[trial.train.optimizer].full_batch else trial.train.batch_size * k
+    return step, math.ceil(step / k)
+
+
+def accumulate_gradients(
+    model, data: Datasets, idx: torch.Tensor, micro: int, trial: Trial, device, scaler, precision: str
+) -> float:
+    """Backpropagate one optimizer step's examples in micro-batches; returns the step's loss.
+
+    Each micro-batch's mean loss is weighted by its share of the step's examples, so the summed gradient equals
+    that of one batch holding all of them. The L2 penalty is added once per step, over the step's size.
+    """
+    total = 0.0
+    for start in range(0, len(idx), micro):
+        part = idx[start : start + micro]
+        x, y = data.train_x[part].to(device), data.train_y[part].to(device)
+        with autocast(precision, device):
+            loss = trial.experiment.task.loss(model(x), y, trial.train.label_smoothing) * (len(part) / len(idx))
+        if start == 0:
+            loss = loss + l2_penalty(model, trial.train.l2, len(idx))
+        scaler.scale(loss).backward()
+        total += loss.item()
+    return total
+
+
+def train_epoch(model, data: Datasets, optimizer, scheduler, trial: Trial, gen, device, scaler=None) -> float:
+    """One pass over the training set: one optimizer and LR-schedule step per `step_batches` examples."""
     model.train()
+    precision = resolve_precision(trial.train.precision, device)
+    scaler = make_scaler(precision, device) if scaler is None else scaler
     n = len(data.train_y)
-    batch = n if OPTIMIZERS[trial.train.optimizer].full_batch else trial.train.batch_size
+    step, micro = step_batches(trial, n)
     order = torch.randperm(n, generator=gen)
     total = 0.0
-    for start in range(0, n, batch):
-        idx = order[start : start + batch]
-        x, y = data.train_x[idx].to(device), data.train_y[idx].to(device)
-        out = model(x)
-        loss = trial.experiment.task.loss(out, y, trial.train.label_smoothing)
-        loss = loss + l2_penalty(model, trial.train.l2, len(idx))
+    for start in range(0, n, step):
+        idx = order[start : start + step]
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        total += accumulate_gradients(model, data, idx, micro, trial, device, scaler, precision) * len(idx)
+        if trial.train.grad_clip_norm is not None:
+            scaler.unscale_(optimizer)  # clip the true gradients, not the loss-scaled ones
+            torch.nn.utils.clip_grad_norm_(model.parameters(), trial.train.grad_clip_norm)
+        scaler.step(optimizer)
+        scaler.update()
         scheduler.step()
-        total += loss.item() * len(idx)
     return total / n
 
 
 @torch.no_grad()
 def evaluate(model, data: Datasets, trial: Trial, device) -> dict[str, float]:
     model.eval()
-    outputs = [model(data.val_x[i : i + EVAL_BATCH].to(device)).cpu() for i in range(0, len(data.val_y), EVAL_BATCH)]
+    outputs = []
+    with autocast(resolve_precision(trial.train.precision, device), device):
+        for i in range(0, len(data.val_y), EVAL_BATCH):
+            outputs.append(model(data.val_x[i : i + EVAL_BATCH].to(device)).float().cpu())
     return trial.experiment.task.metrics(torch.cat(outputs), data.val_y)
 
 
 def steps_per_epoch(trial: Trial, n_train: int) -> int:
-    if OPTIMIZERS[trial.train.optimizer].full_batch:
-        return 1
-    return math.ceil(n_train / trial.train.batch_size)
+    """Optimizer steps per epoch: the LR schedule advances once per step, not per micro-batch."""
+    return math.ceil(n_train / step_batches(trial, n_train)[0])
 
 
-def save_checkpoint(path: str, model, optimizer, scheduler, epoch: int, gen: torch.Generator) -> None:
+def save_checkpoint(path: str, model, optimizer, scheduler, epoch: int, gen: torch.Generator, scaler=None) -> None:
     torch.save(
         {
             "model": model.state_dict(),
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(),
+            "scaler": scaler.state_dict() if scaler is not None else {},
             "epoch": epoch,
             "torch_rng": torch.get_rng_state(),
             "shuffle_rng": gen.get_state(),
@@ -134,13 +190,15 @@ def save_checkpoint(path: str, model, optimizer, scheduler, epoch: int, gen: tor
     )
 
 
-def restore_checkpoint(checkpoint, model, optimizer, scheduler, gen: torch.Generator) -> int:
+def restore_checkpoint(checkpoint, model, optimizer, scheduler, gen: torch.Generator, scaler=None) -> int:
     """Load a Tune checkpoint into the live objects; returns the number of epochs already trained."""
     with checkpoint.as_directory() as path:
         state = torch.load(os.path.join(path, CHECKPOINT_FILE), weights_only=False)
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
+    if scaler is not None and state.get("scaler"):  # the loss scale fp16 training had found
+        scaler.load_state_dict(state["scaler"])
     torch.set_rng_state(state["torch_rng"])
     gen.set_state(state["shuffle_rng"])
     return state["epoch"]
@@ -165,6 +223,7 @@ def train_trial(config: dict[str, Any]) -> None:
     resources = _trial_resources()
     torch.set_num_threads(max(1, int(resources.get("CPU", 1))))
     device = pick_device(resources.get("GPU", 0.0))
+    trial.train = trial.train.model_copy(update={"precision": resolve_precision(trial.train.precision, device)})
     data = cached_data(trial.experiment.ref, trial.data.model_dump_json(), trial.seed)
 
     torch.manual_seed(trial.seed)
@@ -172,20 +231,21 @@ def train_trial(config: dict[str, Any]) -> None:
     model = trial.experiment.build_model(trial.model, data.info).to(device)
     optimizer = build_optimizer(model, trial.train)
     scheduler = build_scheduler(optimizer, trial.train, steps_per_epoch(trial, len(data.train_y)))
+    scaler = make_scaler(trial.train.precision, device)
 
     start = 0
     if (checkpoint := tune.get_checkpoint()) is not None:
-        start = restore_checkpoint(checkpoint, model, optimizer, scheduler, gen)
+        start = restore_checkpoint(checkpoint, model, optimizer, scheduler, gen, scaler)
 
     for epoch in range(start + 1, trial.train.epochs + 1):
-        train_loss = train_epoch(model, data, optimizer, scheduler, trial, gen, device)
+        train_loss = train_epoch(model, data, optimizer, scheduler, trial, gen, device, scaler)
         metrics = {"epoch": epoch, "train_loss": train_loss, **evaluate(model, data, trial, device)}
         metrics = finite_metrics({**metrics, "lr": optimizer.param_groups[0]["lr"]}, trial)
         if epoch % trial.checkpoint_every and epoch != trial.train.epochs and "diverged" not in metrics:
             tune.report(metrics)
             continue
         with tempfile.TemporaryDirectory() as tmp:
-            save_checkpoint(tmp, model, optimizer, scheduler, epoch, gen)
+            save_checkpoint(tmp, model, optimizer, scheduler, epoch, gen, scaler)
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(tmp))
         if "diverged" in metrics:
             return

