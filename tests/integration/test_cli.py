@@ -18,7 +18,7 @@ def test_validate_a_broken_config_exits_2_with_one_line_naming_the_field(tmp_pat
     assert proc.stderr.strip().splitlines() == [
         "error: train.optimiser: unknown key; valid keys: epochs, batch_size, optimizer, lr, momentum, beta1, "
         "beta2, rmsprop_alpha, weight_decay, decay_norms_and_biases, l2, schedule, decay_rate, step_size, gamma, "
-        "warmup_epochs, min_lr_ratio, label_smoothing"
+        "warmup_epochs, min_lr_ratio, label_smoothing, precision, grad_accum_steps, grad_clip_norm"
     ]
 
 
