@@ -44,7 +44,7 @@ class DataConfig(BaseModel):
     path: str | None = Field(None, description="CSV with category (fresh/rotten) and text columns")
     val_size: float = Field(0.2, gt=0, lt=1, description="fraction held out for validation")
     subset: int | None = Field(None, ge=20, description="use only the first N reviews (smoke tests)")
-    max_len: int = Field(64, ge=4, le=512, description="tokens kept per review (longer ones are cut)")
+    max_len: int = Field(48, ge=4, le=512, description="tokens kept per review (longer ones are cut)")
     min_freq: int = Field(2, ge=1, description="training-split count a word needs to enter the vocabulary")
 
 
