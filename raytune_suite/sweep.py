@@ -47,6 +47,13 @@ def connect_ray(address: str | None, *, num_cpus: int | None = None, num_gpus: i
     return True
 
 
+def storage_location(storage: str) -> str:
+    """An absolute local path (`~` expanded) or a URI (s3://, gs://, ...) kept as given: Tune takes both."""
+    if "://" in storage:
+        return storage
+    return str(Path(storage).expanduser().resolve())
+
+
 def run_sweep(
     cfg: ExperimentConfig,
     *,
@@ -74,7 +81,7 @@ def run_sweep(
             f"mlflow.tracking_uri: {uri} is local to this machine, but trials run on a cluster; "
             "pass --mlflow-uri http://HOST:5000 of a server every node can reach"
         )
-    storage_path = str(Path(storage or cfg.run.storage).resolve())
+    storage_path = storage_location(storage or cfg.run.storage)
     name = cfg.run.name or f"{cfg.name}-{datetime.now():%Y%m%d-%H%M%S}"
 
     client = MlflowClient(tracking_uri=uri)
@@ -82,7 +89,7 @@ def run_sweep(
     parent = tracking.start_parent_run(client, experiment_id, cfg, name)
     tracker = tracking.MlflowTracker(
         client, experiment_id, parent, cfg.tune.metric, cfg.tune.mode, cfg.train.epochs,
-        run_map_path=Path(storage_path) / name / tracking.RUN_MAP_FILE,
+        run_map_path=None if "://" in storage_path else Path(storage_path) / name / tracking.RUN_MAP_FILE,
     )  # fmt: skip
     progress = ProgressPrinter(cfg.tune.metric, cfg.tune.mode, total_trials(cfg), cfg.train.epochs)
 
@@ -111,7 +118,7 @@ def run_sweep(
     best = tracker.finish(status)
     outcome = SweepResult(
         name=name, tracking_uri=uri, experiment_id=experiment_id, parent_run_id=parent,
-        storage_path=str(Path(storage_path) / name),
+        storage_path=f"{storage_path.rstrip('/')}/{name}",
         best_trial=best[0] if best else None, best_value=best[1].best if best else None,
         best_epoch=best[1].best_epoch if best else 0, best_config=best[1].config if best else {},
         trials=len(results), failed=failed, wall_s=time.monotonic() - started, fit_s=fit_s,

@@ -107,6 +107,7 @@ class TrialRecord:
     best_epoch: int = 0
     epochs: int = 0
     config: dict[str, dict[str, Any]] = field(default_factory=dict)
+    nodes: list[str] = field(default_factory=list)
 
 
 class MlflowTracker(tune.Callback):
@@ -158,6 +159,7 @@ class MlflowTracker(tune.Callback):
         record = self.records.get(trial.trial_id)
         if record is None:
             return
+        self._tag_node(record, result)
         epoch = int(result.get("epoch", result.get("training_iteration", 0)))
         record.epochs = epoch
         value = result.get(self.metric)
@@ -229,6 +231,15 @@ class MlflowTracker(tune.Callback):
             self.client.set_tag(run_id, "status", RunStatus.to_string(status))
             self.client.set_terminated(run_id, RunStatus.to_string(status))
             self.open_runs.discard(run_id)
+
+    def _tag_node(self, record: TrialRecord, result: dict) -> None:
+        """Tags `node_id`, `hostname` (where the trial runs now) and `node_ids` (every node it ran on, in order)."""
+        node = result.get("node_id")
+        if not node or node in record.nodes[-1:]:
+            return
+        record.nodes.append(node)
+        tags = {"node_id": node, "hostname": str(result.get("hostname", "")), "node_ids": ",".join(record.nodes)}
+        self.client.log_batch(record.run_id, tags=[RunTag(k, v) for k, v in tags.items()])
 
     def _better(self, value: float, best: float | None) -> bool:
         if not math.isfinite(value):
