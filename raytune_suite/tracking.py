@@ -233,12 +233,14 @@ class MlflowTracker(tune.Callback):
             self.open_runs.discard(run_id)
 
     def _tag_node(self, record: TrialRecord, result: dict) -> None:
-        """Tags `node_id`, `hostname` (where the trial runs now) and `node_ids` (every node it ran on, in order)."""
+        """Tags where the trial runs now (`node_id`, `hostname`, `device`, `gpu_ids`, `world_size` of a multi-worker
+        trial) and `node_ids`, every node it ran on in order (a trial retried after a node died shows two)."""
         node = result.get("node_id")
         if not node or node in record.nodes[-1:]:
             return
         record.nodes.append(node)
-        tags = {"node_id": node, "hostname": str(result.get("hostname", "")), "node_ids": ",".join(record.nodes)}
+        tags = {"node_id": node, "node_ids": ",".join(record.nodes)}
+        tags.update({k: str(result[k]) for k in ("hostname", "device", "gpu_ids", "world_size") if k in result})
         self.client.log_batch(record.run_id, tags=[RunTag(k, v) for k, v in tags.items()])
 
     def _better(self, value: float, best: float | None) -> bool:

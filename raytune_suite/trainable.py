@@ -87,11 +87,15 @@ def _trial_resources() -> dict[str, float]:
         return {"CPU": float(os.cpu_count() or 1)}
 
 
-def node_id() -> str:
-    """The Ray node this trial runs on, reported with every result so the driver can record where trials ran."""
+def placement(device: torch.device) -> dict[str, str]:
+    """Where this trial runs: Ray node, device, the GPUs Ray assigned. Reported with every result; the driver tags
+    the trial's MLflow run with it."""
     import ray
 
-    return ray.get_runtime_context().get_node_id() if ray.is_initialized() else ""
+    if not ray.is_initialized():
+        return {"device": str(device)}
+    gpu_ids = ",".join(str(g) for g in ray.get_gpu_ids())
+    return {"node_id": ray.get_runtime_context().get_node_id(), "device": str(device), "gpu_ids": gpu_ids}
 
 
 def train_epoch(model, data: Datasets, optimizer, scheduler, trial: Trial, gen, device) -> float:
@@ -173,7 +177,7 @@ def train_trial(config: dict[str, Any]) -> None:
     torch.set_num_threads(max(1, int(resources.get("CPU", 1))))
     device = pick_device(resources.get("GPU", 0.0))
     data = cached_data(trial.experiment.ref, trial.data.model_dump_json(), trial.seed)
-    where = node_id()
+    where = placement(device)
 
     torch.manual_seed(trial.seed)
     gen = torch.Generator().manual_seed(trial.seed)
@@ -189,7 +193,7 @@ def train_trial(config: dict[str, Any]) -> None:
         train_loss = train_epoch(model, data, optimizer, scheduler, trial, gen, device)
         metrics = {"epoch": epoch, "train_loss": train_loss, **evaluate(model, data, trial, device)}
         metrics = finite_metrics({**metrics, "lr": optimizer.param_groups[0]["lr"]}, trial)
-        metrics["node_id"] = where
+        metrics.update(where)
         if epoch % trial.checkpoint_every and epoch != trial.train.epochs and "diverged" not in metrics:
             tune.report(metrics)
             continue
