@@ -33,8 +33,13 @@ class SweepResult:
     fit_s: float
 
 
-def connect_ray(address: str | None, *, num_cpus: int | None = None, num_gpus: int | None = None) -> bool:
-    """Join `address` (auto, ray://..., host:port) or start a private local instance; True if we started it."""
+def connect_ray(
+    address: str | None, *, num_cpus: int | None = None, num_gpus: int | None = None, dashboard: bool = False
+) -> bool:
+    """Join `address` (auto, ray://..., host:port) or start a private local instance; True if we started it.
+
+    `dashboard`: multi-worker trials need it (see distributed.py); it binds to 127.0.0.1 only.
+    """
     import ray
 
     if ray.is_initialized():
@@ -43,7 +48,10 @@ def connect_ray(address: str | None, *, num_cpus: int | None = None, num_gpus: i
         ray.init(address=address, log_to_driver=True)
         return False
     # "local" ignores a stale ray_current_cluster file that would make a plain init() join a dead cluster.
-    ray.init(address="local", num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=False, log_to_driver=True)
+    ray.init(
+        address="local", num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=dashboard,
+        dashboard_host="127.0.0.1", log_to_driver=True,
+    )  # fmt: skip
     return True
 
 
@@ -95,7 +103,9 @@ def run_sweep(
 
     started_ray = False
     try:
-        started_ray = connect_ray(address, num_cpus=num_cpus, num_gpus=num_gpus)
+        started_ray = connect_ray(
+            address, num_cpus=num_cpus, num_gpus=num_gpus, dashboard=cfg.tune.workers_per_trial > 1
+        )
         kwargs = {"trainable": trainable} if trainable else {}
         tuner = build_tuner(cfg, storage_path=storage_path, name=name, callbacks=[tracker, progress], **kwargs)
         fit_started = time.monotonic()
