@@ -9,9 +9,9 @@ set -euo pipefail
 RTS_CLUSTER_DIR=${RTS_CLUSTER_DIR:-/tmp/rts-cluster-${USER:-$(id -un)}}
 RTS_PORT_BASE=${RTS_PORT_BASE:-16100}
 RTS_NODE_IP=${RTS_NODE_IP:-127.0.0.1}
-RAY=${RAY:-$(command -v ray)}
+RAY=${RAY:-$(command -v ray || true)}
 # Jobs run `python` from PATH on the nodes: the environment that holds ray (and torch, the suite) must come first.
-export PATH="$(dirname "$RAY"):$PATH"
+[[ -n $RAY ]] && export PATH="$(dirname "$RAY"):$PATH"
 export RAY_USAGE_STATS_ENABLED=0
 # Token authentication on: without it `ray start` warns that anyone who can reach the ports can run code (and
 # exposed Ray clusters were exploited in the wild, CVE-2023-48022). Nodes and clients read the token file.
@@ -33,6 +33,7 @@ node_port_args() {
 start_node() {
   local name=$1; shift
   local pidfile="$RTS_CLUSTER_DIR/$name.pid"
+  [[ -x $RAY ]] || { echo "no ray executable: activate the project's environment or set RAY=/path/to/bin/ray" >&2; exit 1; }
   if [[ -f $pidfile ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
     echo "$name is already running (PID $(cat "$pidfile")); stop it first: $(dirname "$0")/stop.sh $name" >&2
     exit 1
@@ -58,4 +59,10 @@ wait_started() {
   echo "$name did not start; last lines of $RTS_CLUSTER_DIR/$name.log:" >&2
   tail -n 20 "$RTS_CLUSTER_DIR/$name.log" >&2
   exit 1
+}
+
+# Seconds since a `date +%s%N` stamp, with one decimal.
+elapsed() {
+  local ms=$((($(date +%s%N) - $1) / 1000000))
+  printf '%d.%d' $((ms / 1000)) $((ms % 1000 / 100))
 }

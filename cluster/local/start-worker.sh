@@ -9,8 +9,8 @@ if [[ ! -s $RAY_AUTH_TOKEN_PATH ]]; then
   echo "no token at $RAY_AUTH_TOKEN_PATH: copy the head's token there (mode 600) or set RAY_AUTH_TOKEN_PATH" >&2
   exit 1
 fi
-started=$(date +%s.%N)
+started=$(date +%s%N)
 # shellcheck disable=SC2046
 start_node "worker-$k" --address "$head" $(node_port_args $((RTS_PORT_BASE + 100 * k)))
 wait_started "worker-$k"
-echo "worker-$k joined $head in $(echo "$(date +%s.%N) - $started" | bc -l | cut -c1-4)s (PID $(cat "$RTS_CLUSTER_DIR/worker-$k.pid"))"
+echo "worker-$k joined $head in $(elapsed "$started")s (PID $(cat "$RTS_CLUSTER_DIR/worker-$k.pid"))"
