@@ -93,10 +93,19 @@ def entrypoint() -> str:
 
 
 def job_client(address: str):
+    from ray.exceptions import AuthenticationError
     from ray.job_submission import JobSubmissionClient
 
+    headers = auth_headers()
     try:
-        return JobSubmissionClient(address, headers=auth_headers())
+        return JobSubmissionClient(address, headers=headers)
+    except AuthenticationError as err:
+        problem = str(err).split(": ", 1)[-1].splitlines()[0]
+        hint = "a valid token" if headers else "a token"
+        raise ConfigError(
+            f"--address {address}: the cluster refused the request ({problem}); it needs {hint}: set "
+            "RAY_AUTH_TOKEN_PATH to the file holding the cluster's token (or RAY_AUTH_TOKEN)"
+        ) from None
     except ConnectionError as err:
         raise RunFailure(f"cannot reach the Jobs API at {address}: {err}".splitlines()[0]) from None
 
@@ -125,13 +134,15 @@ def submit(
         submitted = time.monotonic()
         job_id = client.submit_job(entrypoint=entrypoint(), runtime_env=runtime_env, metadata={"sweep": cfg.name})
     say(f"submitted job {job_id} to {address} (MLflow: {tracking_uri})")
+    # Ray's own CLI sends the token only in token mode (RAY_AUTH_TOKEN_PATH / RAY_AUTH_TOKEN as for submit).
+    ray_job = f"RAY_AUTH_MODE=token ray job {{}} {job_id} --address {address}"
     if not wait:
-        say(f"follow it: ray job logs --follow {job_id} --address {address}; stop it: ray job stop {job_id}")
+        say(f"follow it: {ray_job.format('logs --follow')}; stop it: {ray_job.format('stop')}")
         return 0
     try:
         asyncio.run(_stream_logs(client, job_id))
     except KeyboardInterrupt:
-        say(f"detached; job {job_id} keeps running (stop it: ray job stop {job_id} --address {address})")
+        say(f"detached; job {job_id} keeps running; stop it: {ray_job.format('stop')}")
         return 130
     status = wait_for_end(client, job_id)
     say(f"job {job_id} {status} after {time.monotonic() - submitted:.1f}s")
