@@ -130,6 +130,20 @@ def children(client: MlflowClient, name: str):
     return [r for r in client.search_runs([experiment.experiment_id]) if "mlflow.parentRunId" in r.data.tags]
 
 
+def test_submitting_without_the_clusters_token_is_refused_in_one_line(head, cluster_env):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_AUTH")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "raytune_suite.cli", "submit", str(EXPERIMENTS / "mnist_cnn.yaml"),
+         "--address", JOBS_API, "--mlflow-uri", "http://127.0.0.1:1"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert proc.stderr.strip().splitlines() == [
+        f"error: --address {JOBS_API}: the cluster refused the request (Unauthorized: Missing authentication token); "
+        "it needs a token: set RAY_AUTH_TOKEN_PATH to the file holding the cluster's token (or RAY_AUTH_TOKEN)"
+    ]
+
+
 def test_a_submitted_sweep_runs_trials_on_both_nodes_and_mlflow_records_where(
     mlflow_server, head, worker, cluster_env, tmp_path
 ):
