@@ -96,12 +96,14 @@ def train_worker(config: dict[str, Any]) -> None:
     torch.manual_seed(trial.seed)
     gen = torch.Generator().manual_seed(trial.seed + rank)
     model = trial.experiment.build_model(trial.model, data.info)
+    # Moves the model to the device in place and wraps it in DistributedDataParallel; the optimizer is built after,
+    # so its (restored) state lives on the same device as the parameters.
+    ddp = ray.train.torch.prepare_model(model)
     optimizer = build_optimizer(model, trial.train)
     scheduler = build_scheduler(optimizer, trial.train, steps_per_epoch(trial, math.ceil(len(data.train_y) / world)))
     start = 0
     if (checkpoint := ray.train.get_checkpoint()) is not None:
         start = restore_checkpoint(checkpoint, model, optimizer, scheduler, gen)
-    ddp = ray.train.torch.prepare_model(model)  # moves to the device, wraps in DistributedDataParallel
     where = {**placement(device), "world_size": str(world)}
 
     for epoch in range(start + 1, trial.train.epochs + 1):
