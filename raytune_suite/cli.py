@@ -1,4 +1,4 @@
-"""`raytune-suite`: run | validate.
+"""`raytune-suite`: run | validate | submit.
 
 Exit codes: 0 success, 1 the run failed (some or all trials errored, the cluster went away), 2 bad input
 (one line on stderr naming the field and the fix).
@@ -34,6 +34,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     validate = sub.add_parser("validate", help="check a config without starting Ray")
     _config_args(validate)
+
+    submit = sub.add_parser("submit", help="submit a sweep to a Ray cluster as a job (Jobs API)")
+    _config_args(submit)
+    submit.add_argument("--address", required=True, help="the cluster's Jobs API, e.g. http://127.0.0.1:8265")
+    submit.add_argument("--num-samples", type=int, help="trials to run (overrides tune.num_samples)")
+    submit.add_argument("--mlflow-uri", help="MLflow server the head node can reach (default $MLFLOW_TRACKING_URI)")
+    submit.add_argument("--storage", help="results and checkpoints on the cluster: shared path or s3://, gs:// "
+                        "(default ~/ray_results on the head)")  # fmt: skip
+    submit.add_argument("--working-dir", help="project folder shipped to the cluster (default: the current one)")
+    submit.add_argument("--no-wait", action="store_true", help="print the job id and return at once")
     return parser
 
 
@@ -67,6 +77,25 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 1 if result.failed else 0
 
 
+def cmd_submit(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from raytune_suite import cluster, tracking
+    from raytune_suite.config import load_config
+
+    overrides = list(args.overrides)
+    if args.num_samples is not None:
+        overrides.append(f"tune.num_samples={args.num_samples}")
+    cfg = load_config(args.config, overrides)
+    return cluster.submit(
+        cfg, args.address,
+        tracking_uri=args.mlflow_uri or cfg.mlflow.tracking_uri or tracking.default_tracking_uri(),
+        storage=args.storage or cluster.cluster_storage(cfg.run.storage),
+        working_dir=Path(args.working_dir) if args.working_dir else None,
+        wait=not args.no_wait,
+    )  # fmt: skip
+
+
 def print_summary(result, cfg) -> None:
     metric = cfg.tune.metric
     print()
@@ -97,7 +126,7 @@ def _short(value) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
-COMMANDS = {"run": cmd_run, "validate": cmd_validate}
+COMMANDS = {"run": cmd_run, "validate": cmd_validate, "submit": cmd_submit}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -97,6 +97,9 @@ class TuneSettings(BaseModel):
     resources: Resources = Field(default_factory=Resources)
     max_failures: int = Field(2, ge=0, description="retries of a crashed trial from its checkpoint")
     checkpoint_every: int = Field(1, ge=1, description="epochs between checkpoints")
+    workers_per_trial: int = Field(
+        1, ge=1, description="data-parallel Ray Train workers per trial (DDP); tune.resources are then per worker"
+    )
 
     _search = field_validator("search")(_one_of(SEARCHERS, "search"))
     _scheduler = field_validator("scheduler")(_one_of(SCHEDULERS, "scheduler"))

@@ -41,8 +41,13 @@ class SweepResult:
     fit_s: float
 
 
-def connect_ray(address: str | None, *, num_cpus: int | None = None, num_gpus: int | None = None) -> bool:
-    """Join `address` (auto, ray://..., host:port) or start a private local instance; True if we started it."""
+def connect_ray(
+    address: str | None, *, num_cpus: int | None = None, num_gpus: int | None = None, dashboard: bool = False
+) -> bool:
+    """Join `address` (auto, ray://..., host:port) or start a private local instance; True if we started it.
+
+    `dashboard`: multi-worker trials need it (see distributed.py); it binds to 127.0.0.1 only.
+    """
     import ray
 
     if ray.is_initialized():
@@ -51,7 +56,10 @@ def connect_ray(address: str | None, *, num_cpus: int | None = None, num_gpus: i
         ray.init(address=address, log_to_driver=True)
         return False
     # "local" ignores a stale ray_current_cluster file that would make a plain init() join a dead cluster.
-    ray.init(address="local", num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=False, log_to_driver=True)
+    ray.init(
+        address="local", num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=dashboard,
+        dashboard_host="127.0.0.1", log_to_driver=True,
+    )  # fmt: skip
     return True
 
 
@@ -81,6 +89,13 @@ def _shutdown_ray(started_by_us: bool) -> None:
         ray.shutdown()
 
 
+def storage_location(storage: str) -> str:
+    """An absolute local path (`~` expanded) or a URI (s3://, gs://, ...) kept as given: Tune takes both."""
+    if "://" in storage:
+        return storage
+    return str(Path(storage).expanduser().resolve())
+
+
 def run_sweep(
     cfg: ExperimentConfig,
     *,
@@ -108,14 +123,16 @@ def run_sweep(
             f"mlflow.tracking_uri: {uri} is local to this machine, but trials run on a cluster; "
             "pass --mlflow-uri http://HOST:5000 of a server every node can reach"
         )
-    storage_path = str(Path(storage or cfg.run.storage).resolve())
+    storage_path = storage_location(storage or cfg.run.storage)
     name = cfg.run.name or f"{cfg.name}-{datetime.now():%Y%m%d-%H%M%S}"
 
     # Opening the store (creating a new SQLite schema takes seconds) overlaps with Ray's start-up.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlflow-open") as pool:
         opening = pool.submit(open_sweep_records, uri, cfg, name)
         try:
-            started_ray = connect_ray(address, num_cpus=num_cpus, num_gpus=num_gpus)
+            started_ray = connect_ray(
+                address, num_cpus=num_cpus, num_gpus=num_gpus, dashboard=cfg.tune.workers_per_trial > 1
+            )
         except BaseException:
             _end_parent_if_opened(opening, "FAILED")
             raise
@@ -127,7 +144,7 @@ def run_sweep(
 
     tracker = tracking.MlflowTracker(
         QueuedClient(client), experiment_id, parent, cfg.tune.metric, cfg.tune.mode, cfg.train.epochs,
-        run_map_path=Path(storage_path) / name / tracking.RUN_MAP_FILE,
+        run_map_path=None if "://" in storage_path else Path(storage_path) / name / tracking.RUN_MAP_FILE,
     )  # fmt: skip
     progress = ProgressPrinter(cfg.tune.metric, cfg.tune.mode, total_trials(cfg), cfg.train.epochs)
     try:
@@ -150,7 +167,7 @@ def run_sweep(
     best = tracker.finish(status)
     outcome = SweepResult(
         name=name, tracking_uri=uri, experiment_id=experiment_id, parent_run_id=parent,
-        storage_path=str(Path(storage_path) / name),
+        storage_path=f"{storage_path.rstrip('/')}/{name}",
         best_trial=best[0] if best else None, best_value=best[1].best if best else None,
         best_epoch=best[1].best_epoch if best else 0, best_config=best[1].config if best else {},
         trials=len(results), failed=failed, wall_s=time.monotonic() - started, fit_s=fit_s,

@@ -107,6 +107,7 @@ class TrialRecord:
     best_epoch: int = 0
     epochs: int = 0
     config: dict[str, dict[str, Any]] = field(default_factory=dict)
+    nodes: list[str] = field(default_factory=list)
 
 
 class MlflowTracker(tune.Callback):
@@ -158,6 +159,7 @@ class MlflowTracker(tune.Callback):
         record = self.records.get(trial.trial_id)
         if record is None:
             return
+        self._tag_node(record, result)
         epoch = int(result.get("epoch", result.get("training_iteration", 0)))
         record.epochs = epoch
         value = result.get(self.metric)
@@ -227,6 +229,17 @@ class MlflowTracker(tune.Callback):
             self.client.set_tag(run_id, "status", RunStatus.to_string(status))
             self.client.set_terminated(run_id, RunStatus.to_string(status))
             self.open_runs.discard(run_id)
+
+    def _tag_node(self, record: TrialRecord, result: dict) -> None:
+        """Tags where the trial runs now (`node_id`, `hostname`, `device`, `gpu_ids`, `world_size` of a multi-worker
+        trial) and `node_ids`, every node it ran on in order (a trial retried after a node died shows two)."""
+        node = result.get("node_id")
+        if not node or node in record.nodes[-1:]:
+            return
+        record.nodes.append(node)
+        tags = {"node_id": node, "node_ids": ",".join(record.nodes)}
+        tags.update({k: str(result[k]) for k in ("hostname", "device", "gpu_ids", "world_size") if k in result})
+        self.client.log_batch(record.run_id, tags=[RunTag(k, v) for k, v in tags.items()])
 
     def _better(self, value: float, best: float | None) -> bool:
         if not math.isfinite(value):

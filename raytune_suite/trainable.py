@@ -87,6 +87,17 @@ def _trial_resources() -> dict[str, float]:
         return {"CPU": float(os.cpu_count() or 1)}
 
 
+def placement(device: torch.device) -> dict[str, str]:
+    """Where this trial runs: Ray node, device, the GPUs Ray assigned. Reported with every result; the driver tags
+    the trial's MLflow run with it."""
+    import ray
+
+    if not ray.is_initialized():
+        return {"device": str(device)}
+    gpu_ids = ",".join(str(g) for g in ray.get_gpu_ids())
+    return {"node_id": ray.get_runtime_context().get_node_id(), "device": str(device), "gpu_ids": gpu_ids}
+
+
 def resolve_precision(precision: str, device) -> str:
     """The precision a trial really trains in: fp16 needs CUDA (its GradScaler does), so CPU falls back to bf16."""
     if precision == "fp16" and torch.device(device).type != "cuda":
@@ -225,6 +236,7 @@ def train_trial(config: dict[str, Any]) -> None:
     device = pick_device(resources.get("GPU", 0.0))
     trial.train = trial.train.model_copy(update={"precision": resolve_precision(trial.train.precision, device)})
     data = cached_data(trial.experiment.ref, trial.data.model_dump_json(), trial.seed)
+    where = placement(device)
 
     torch.manual_seed(trial.seed)
     gen = torch.Generator().manual_seed(trial.seed)
@@ -241,6 +253,7 @@ def train_trial(config: dict[str, Any]) -> None:
         train_loss = train_epoch(model, data, optimizer, scheduler, trial, gen, device, scaler)
         metrics = {"epoch": epoch, "train_loss": train_loss, **evaluate(model, data, trial, device)}
         metrics = finite_metrics({**metrics, "lr": optimizer.param_groups[0]["lr"]}, trial)
+        metrics.update(where)
         if epoch % trial.checkpoint_every and epoch != trial.train.epochs and "diverged" not in metrics:
             tune.report(metrics)
             continue

@@ -29,15 +29,33 @@ def param_space(cfg: ExperimentConfig) -> dict[str, Any]:
         "mode": cfg.tune.mode,
         "checkpoint_every": cfg.tune.checkpoint_every,
     }
+    if cfg.tune.workers_per_trial > 1:  # what the trial's TorchTrainer needs (distributed.py)
+        space["suite"].update(
+            workers_per_trial=cfg.tune.workers_per_trial,
+            worker_resources={"cpu": cfg.tune.resources.cpu, "gpu": cfg.tune.resources.gpu},
+            max_failures=cfg.tune.max_failures,
+        )
     return space
+
+
+def trial_resources(cfg: ExperimentConfig) -> dict[str, float]:
+    """What the Tune trial itself reserves. A multi-worker trial reserves almost nothing: its training workers
+    reserve `tune.resources` each (distributed.py), and a trial holding CPUs its workers need could deadlock."""
+    if cfg.tune.workers_per_trial > 1:
+        from raytune_suite.distributed import OUTER_CPU
+
+        return {"cpu": OUTER_CPU, "gpu": 0}
+    return {"cpu": cfg.tune.resources.cpu, "gpu": cfg.tune.resources.gpu}
 
 
 def cluster_capacity(cfg: ExperimentConfig) -> int:
     """How many trials of this size the connected Ray cluster can run at once (at least 1)."""
     total = ray.cluster_resources()
-    fits = [total.get("CPU", 0) / cfg.tune.resources.cpu]
+    workers = cfg.tune.workers_per_trial
+    outer = trial_resources(cfg)["cpu"] if workers > 1 else 0.0
+    fits = [total.get("CPU", 0) / (cfg.tune.resources.cpu * workers + outer)]
     if cfg.tune.resources.gpu > 0:
-        fits.append(total.get("GPU", 0) / cfg.tune.resources.gpu)
+        fits.append(total.get("GPU", 0) / (cfg.tune.resources.gpu * workers))
     return max(1, int(min(fits) + 1e-9))
 
 
@@ -57,11 +75,15 @@ def build_tuner(
     storage_path: str,
     name: str,
     callbacks: list[tune.Callback] = (),
-    trainable: Callable[[dict], None] = train_trial,
+    trainable: Callable[[dict], None] | None = None,
     max_concurrent: int | None = None,
 ) -> tune.Tuner:
     concurrent = max_concurrent or cfg.tune.max_concurrent or cluster_capacity(cfg)
-    resources = {"cpu": cfg.tune.resources.cpu, "gpu": cfg.tune.resources.gpu}
+    resources = trial_resources(cfg)
+    if trainable is None:
+        from raytune_suite.distributed import train_distributed
+
+        trainable = train_distributed if cfg.tune.workers_per_trial > 1 else train_trial
     return tune.Tuner(
         tune.with_resources(trainable, resources),
         param_space=param_space(cfg),
