@@ -169,7 +169,7 @@ def test_killing_the_worker_node_mid_sweep_still_completes_every_trial_from_its_
     mlflow_server, head, worker, cluster_env, tmp_path
 ):
     client = MlflowClient(mlflow_server)
-    epochs = 10
+    epochs = 30  # long enough (~10 s a trial) that the kill lands mid-trial even on an idle machine
     proc = submit(cluster_env, mlflow_server, tmp_path, "kill", "--num-samples", "3", "--set", f"train.epochs={epochs}")
 
     def trained_on_worker():
