@@ -150,11 +150,12 @@ def cmd_ui(args: argparse.Namespace) -> int:
     import signal
 
     from raytune_suite import tracking, ui
+    from raytune_suite.sweep import as_sigint
 
     uri = args.mlflow_uri or tracking.default_tracking_uri()
     server = ui.start_server(uri, args.port)
     # SIGTERM stops the server like Ctrl-C does: its process group goes with it.
-    signal.signal(signal.SIGTERM, lambda *_: signal.raise_signal(signal.SIGINT))
+    signal.signal(signal.SIGTERM, as_sigint)
     try:
         print(f"MLflow UI over {uri}", flush=True)
         print(f"runs page: {ui.runs_page(server.url, ui.latest_experiment_id(uri))}", flush=True)

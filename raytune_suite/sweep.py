@@ -119,16 +119,16 @@ def run_sweep(
 
     started_ray = False
     try:
-        with sigterm_as_sigint():
-            started_ray = connect_ray(address, num_cpus=num_cpus, num_gpus=num_gpus)
-            kwargs = {"trainable": trainable} if trainable else {}
-            if resume is not None:
-                tuner = restore_tuner(cfg, sweep_dir, callbacks=[tracker, progress], **kwargs)
-            else:
-                tuner = build_tuner(cfg, storage_path=storage_path, name=name, callbacks=[tracker, progress], **kwargs)
-            fit_started = time.monotonic()
+        started_ray = connect_ray(address, num_cpus=num_cpus, num_gpus=num_gpus)
+        kwargs = {"trainable": trainable} if trainable else {}
+        if resume is not None:
+            tuner = restore_tuner(cfg, sweep_dir, callbacks=[tracker, progress], **kwargs)
+        else:
+            tuner = build_tuner(cfg, storage_path=storage_path, name=name, callbacks=[tracker, progress], **kwargs)
+        fit_started = time.monotonic()
+        with sigterm_as_sigint():  # after ray.init, which installs a SIGTERM handler of its own
             results = tuner.fit()
-            fit_s = time.monotonic() - fit_started
+        fit_s = time.monotonic() - fit_started
     except KeyboardInterrupt:
         tracker.finish(RunStatus.KILLED)
         print_resume_hint(sweep_dir)
@@ -224,13 +224,24 @@ def print_resume_hint(sweep_dir: Path) -> None:
               file=sys.stderr)  # fmt: skip
 
 
+def as_sigint(signum, frame) -> None:
+    """Run whatever handles SIGINT now (Tune's graceful stop inside `fit`, else KeyboardInterrupt).
+
+    Calling it directly, not re-raising SIGINT: a process started in the background inherits SIGINT ignored.
+    """
+    handler = signal.getsignal(signal.SIGINT)
+    if not callable(handler):
+        raise KeyboardInterrupt
+    handler(signal.SIGINT, frame)
+
+
 @contextlib.contextmanager
 def sigterm_as_sigint():
     """Treat SIGTERM (a scheduler, `kill`, a container stop) like Ctrl-C: Tune stops and saves its state."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGTERM, lambda *_: signal.raise_signal(signal.SIGINT))
+    previous = signal.signal(signal.SIGTERM, as_sigint)
     try:
         yield
     finally:

@@ -256,8 +256,9 @@ class MlflowTracker(tune.Callback):
         self._end_trial(trial, RunStatus.FAILED)
 
     def on_experiment_end(self, trials: list, **info) -> None:
-        # Tune returns normally from Ctrl-C / SIGINT with trials left unfinished: that is an interruption.
-        self.interrupted = any(t.status not in ("TERMINATED", "ERROR") for t in trials)
+        # Tune returns normally from Ctrl-C / SIGINT: it stops running trials (status TERMINATED) without
+        # completing them, so a run still open, or a trial never started, tells an interrupted sweep.
+        self.interrupted = bool(self.open_runs) or any(t.status in ("PENDING", "RUNNING", "PAUSED") for t in trials)
         self._drop_orphans({t.trial_id for t in trials})
 
     # -- per trial -------------------------------------------------------------------------------------------

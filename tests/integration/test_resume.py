@@ -98,3 +98,23 @@ def test_sigkilled_driver_resumes_onto_the_same_runs_without_duplicates_or_zombi
     # Runs that existed before the kill were re-attached, not duplicated.
     kept = {r.info.run_id for r in before if r.info.run_id in {c.info.run_id for c in children}}
     assert kept, "no child run from before the kill survived the resume"
+
+
+def test_sigterm_ends_every_open_run_killed_and_leaves_a_resumable_sweep(tmp_path, ray_tmpdir):
+    env = {**os.environ, "RAY_TMPDIR": ray_tmpdir, "PYTHONUNBUFFERED": "1"}
+    args = ["run", str(EXPERIMENTS / "mnist_cnn.yaml"), "--num-samples", "2", "--num-cpus", "2",
+            "--set", "data.dataset=digits", "--set", "data.subset=400", "--set", "train.epochs=30",
+            "--set", "tune.scheduler=fifo", "--set", "run.name=termed"]  # fmt: skip
+    driver, lines = start_driver(args, tmp_path, env)
+    try:
+        wait_for_lines(driver, lines, "start ", 2, timeout=300)
+        time.sleep(3)  # some epochs reported
+        driver.send_signal(signal.SIGTERM)
+        assert driver.wait(120) == 130, "".join(lines[-20:])
+    finally:
+        if driver.poll() is None:
+            os.killpg(driver.pid, signal.SIGKILL)
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    assert len(runs) == 3 and {r.info.status for r in runs} == {"KILLED"}
+    assert "--resume" in "".join(lines) and (tmp_path / "ray_results" / "termed" / "tuner.pkl").is_file()
