@@ -72,6 +72,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from raytune_suite.sweep import run_sweep
 
     overrides = list(args.overrides)
+    if getattr(args, "resume", None) is not None and (overrides or args.num_samples is not None):
+        print("note: --resume continues the sweep's saved config; --set and --num-samples are ignored", file=sys.stderr)
     if args.num_samples is not None:
         overrides.append(f"tune.num_samples={args.num_samples}")
     cfg = load_config(args.config, overrides)

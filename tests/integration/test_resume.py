@@ -4,19 +4,17 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
-import threading
 import time
 
 import pytest
 from mlflow import MlflowClient
 
 from tests.conftest import EXPERIMENTS
+from tests.integration.cli_process import CLI, start_cli, wait_for_lines
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-CLI = [sys.executable, "-m", "raytune_suite.cli"]
 TRIALS = 6
 EPOCHS = 4
 SWEEP = [
@@ -26,29 +24,9 @@ SWEEP = [
 ]  # fmt: skip
 
 
-def start_driver(args, cwd, env) -> tuple[subprocess.Popen, list[str]]:
-    """The CLI in a process group of its own (its local Ray dies with it), stdout collected line by line."""
-    proc = subprocess.Popen(
-        [*CLI, *args], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        start_new_session=True,
-    )  # fmt: skip
-    lines: list[str] = []
-
-    def collect():
-        for line in proc.stdout:
-            lines.append(line)
-
-    threading.Thread(target=collect, daemon=True).start()
-    return proc, lines
-
-
-def wait_for_lines(proc: subprocess.Popen, lines: list[str], text: str, count: int, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and proc.poll() is None:
-        if sum(text in line for line in lines) >= count:
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"no {count} lines with {text!r} (exit code {proc.poll()}): {''.join(lines[-20:])}")
+def start_driver(args, cwd, env):
+    """The CLI in a process group of its own, so that killing the group takes its local Ray with it."""
+    return start_cli(args, cwd=cwd, env=env, start_new_session=True)
 
 
 @pytest.fixture

@@ -10,16 +10,13 @@ import re
 import shutil
 import signal
 import socket
-import subprocess
-import sys
-import threading
-import time
 
 import pytest
 
 from raytune_suite.config import load_config
 from raytune_suite.sweep import run_sweep
 from tests.conftest import REPO
+from tests.integration.cli_process import start_cli, wait_for_lines
 from tests.integration.test_sweep import runs_of
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -68,21 +65,8 @@ def ui_server(store, tiny_sweep):
     """`raytune-suite ui` on a free port; yields the runs-page URL it prints; SIGTERM stops it and its server."""
     uri, _, _ = store
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "raytune_suite.cli", "ui", "--port", str(port), "--mlflow-uri", uri],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    lines: list[str] = []
-
-    def collect():
-        for line in proc.stdout:
-            lines.append(line)
-
-    threading.Thread(target=collect, daemon=True).start()
-    deadline = time.monotonic() + 120
-    while not any(line.startswith("runs page: ") for line in lines):
-        assert proc.poll() is None and time.monotonic() < deadline, "".join(lines)
-        time.sleep(0.2)
+    proc, lines = start_cli(["ui", "--port", str(port), "--mlflow-uri", uri])
+    wait_for_lines(proc, lines, "runs page: ", 1, timeout=120)
     url = next(line for line in lines if line.startswith("runs page: ")).split(": ", 1)[1].strip()
     yield url
     proc.send_signal(signal.SIGTERM)
