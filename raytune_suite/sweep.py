@@ -214,6 +214,8 @@ def restore_tuner(cfg: ExperimentConfig, sweep_dir: Path, *, callbacks: list, tr
     tuner = tune.Tuner.restore(
         str(sweep_dir), trainable=tune.with_resources(trainable or train_trial, resources), resume_errored=True
     )
+    if tuner._local_tuner is None:  # Ray Client (ray://) keeps the tuner on the cluster, out of reach
+        raise ConfigError("--resume: run the driver on the cluster (--address auto or ray job submit), not via ray://")
     tuner._local_tuner.get_run_config().callbacks = list(callbacks)
     return tuner
 
@@ -264,8 +266,10 @@ def publish(tracker, cfg: ExperimentConfig, sweep_dir: Path, best, register_mode
     if best is None:
         return
     trial_id, record = best
+    trial_dir = sweep_dir / f"trial_{trial_id}"
     try:
-        tracking.log_best_model(tracker.client, record.run_id, cfg, sweep_dir / f"trial_{trial_id}",
-                                record.config, register_model)  # fmt: skip
+        uri = tracking.log_best_model(tracker.client, record.run_id, cfg, trial_dir, record.config, register_model)
+        if uri is None:
+            print(f"warning: best model not logged: no checkpoint under {trial_dir}", file=sys.stderr)
     except Exception as exc:
         print(f"warning: best model not logged: {type(exc).__name__}: {exc}", file=sys.stderr)
