@@ -21,6 +21,7 @@ continues from a donor's checkpoint reports the donor's epochs: its steps may ju
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -421,6 +422,26 @@ class MlflowTracker(tune.Callback):
         tmp.replace(self.run_map_path)
 
 
+@contextlib.contextmanager
+def fluent_tracking_uri(uri: str):
+    """Point MLflow's fluent API at `uri` for a block, then put everything back.
+
+    `mlflow.set_tracking_uri` also exports MLFLOW_TRACKING_URI, so every process started later (a trial, a test's
+    CLI) would silently log to this store.
+    """
+    from mlflow.tracking._tracking_service.utils import _use_tracking_uri
+
+    exported = os.environ.get("MLFLOW_TRACKING_URI")
+    try:
+        with _use_tracking_uri(uri):
+            yield
+    finally:
+        if exported is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = exported
+
+
 def final_checkpoint(trial_dir: Path) -> Path | None:
     """The trial's newest `checkpoint_<n>` folder (Ray numbers them in order)."""
     found = sorted(trial_dir.glob("checkpoint_*"), key=lambda p: int(p.name.rsplit("_", 1)[-1]))
@@ -456,10 +477,9 @@ def log_best_model(
     state = torch.load(checkpoint / CHECKPOINT_FILE, map_location="cpu", weights_only=False)
     model.load_state_dict(state["model"])
     model.eval()
-    mlflow.set_tracking_uri(client.tracking_uri)
     status = client.get_run(run_id).info.status
     # Reopening the ended run is how the fluent API logs to it; its own status is put back afterwards.
-    with mlflow.start_run(run_id=run_id):
+    with fluent_tracking_uri(client.tracking_uri), mlflow.start_run(run_id=run_id):
         info = mlflow.pytorch.log_model(
             model,
             name="model",
