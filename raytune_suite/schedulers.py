@@ -59,6 +59,9 @@ def pbt(cfg: ExperimentConfig) -> TrialScheduler:
         perturbation_interval=PBT_PERTURBATION_INTERVAL,
         hyperparam_mutations=pbt_mutations(cfg),
         quantile_fraction=0.25,
+        # Generations line up: every trial waits at each interval, so a donor's checkpoint is at the same epoch
+        # (asynchronous PBT lets a slow trial jump to a fast donor's later epoch, or its last one).
+        synch=True,
     )
 
 

@@ -15,8 +15,8 @@ every run's history stays 1..n without duplicates.
 
 Schedulers that change a trial's config (PBT) cannot rewrite params (MLflow refuses: ray#20473). Each change starts
 a generation: the changed values are logged as new params `gen<k>.<section>.<name>` and the tag `generation`; with
-`track_config`, every epoch also logs the numeric tuned values as metrics `config/<section>.<name>`. A trial that
-continues from a donor's checkpoint reports the donor's epochs: its steps may jump forward, never repeat.
+`track_config`, every epoch also logs the numeric tuned values as metrics `config/<section>.<name>`: the values
+that epoch trained with, read from the result itself (Tune adds the trainable's config to every result).
 """
 
 from __future__ import annotations
@@ -231,10 +231,11 @@ class MlflowTracker(tune.Callback):
             return
         self._reopen(record)
         epoch = int(result.get("epoch", result.get("training_iteration", 0)))
+        # The config this epoch trained with (Tune adds it to every result); trial.config may already hold the
+        # next generation's, which PBT set while handling this very result.
+        self._note_config_change(record, resolve_trial_config(result.get("config", trial.config)), epoch)
         if epoch > record.last_step:  # else a replay from an older checkpoint: MLflow already holds this step
             self._log_result(record, epoch, result)
-        # The scheduler saw this result first: a config PBT just changed applies from the next epoch on.
-        self._note_config_change(record, resolve_trial_config(trial.config), epoch + 1)
 
     def _log_result(self, record: TrialRecord, epoch: int, result: dict) -> None:
         self._observe(record, epoch, result.get(self.metric))
