@@ -175,6 +175,7 @@ class MlflowTracker(tune.Callback):
         self.interrupted = False
         self.orphans: list[str] = []
         self.resumes = 0
+        self.active: set[str] = set()  # trials running in this session (started, restored or reporting)
 
     @classmethod
     def attach(cls, client: MlflowClient, sweep_dir: Path, metric: str, mode: str, max_epochs: int, **kw):
@@ -189,7 +190,13 @@ class MlflowTracker(tune.Callback):
         tracker = cls(client, experiment_id, parent_id, metric, mode, max_epochs,
                       run_map_path=Path(sweep_dir) / RUN_MAP_FILE, **kw)  # fmt: skip
         configs = run_map.get("configs", {})
-        for trial_id, run_id in run_map["trials"].items():
+        # A driver killed between creating a child run and saving the map leaves a run only the store knows.
+        trial_runs = dict(run_map["trials"])
+        for run in client.search_runs(
+            [experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent_id}'", max_results=10000
+        ):
+            trial_runs.setdefault(run.data.tags.get("trial_id", run.info.run_name), run.info.run_id)
+        for trial_id, run_id in trial_runs.items():
             record = TrialRecord(run_id, config=configs.get(trial_id, {}))
             record.best_config = record.config
             for m in client.get_metric_history(run_id, metric):
@@ -206,6 +213,7 @@ class MlflowTracker(tune.Callback):
 
     # -- Tune callback hooks ------------------------------------------------------------------------------
     def on_trial_start(self, iteration: int, trials: list, trial, **info) -> None:
+        self.active.add(trial.trial_id)
         if trial.trial_id in self.records:  # a retried, resumed or PBT-restarted trial keeps its run
             self._reopen(self.records[trial.trial_id])
             return
@@ -222,6 +230,7 @@ class MlflowTracker(tune.Callback):
         self._save_run_map()
 
     def on_trial_restore(self, iteration: int, trials: list, trial, **info) -> None:
+        self.active.add(trial.trial_id)
         if trial.trial_id in self.records:
             self._reopen(self.records[trial.trial_id])
 
@@ -229,6 +238,7 @@ class MlflowTracker(tune.Callback):
         record = self.records.get(trial.trial_id)
         if record is None:
             return
+        self.active.add(trial.trial_id)
         self._reopen(record)
         epoch = int(result.get("epoch", result.get("training_iteration", 0)))
         # The config this epoch trained with (Tune adds it to every result); trial.config may already hold the
@@ -258,10 +268,10 @@ class MlflowTracker(tune.Callback):
         self._end_trial(trial, RunStatus.FAILED)
 
     def on_experiment_end(self, trials: list, **info) -> None:
-        # Tune returns normally from Ctrl-C / SIGINT: it stops running trials (status TERMINATED) without
-        # completing them, so a run still open, or a trial never started, tells an interrupted sweep.
-        self.interrupted = bool(self.open_runs) or any(t.status in ("PENDING", "RUNNING", "PAUSED") for t in trials)
         self._drop_orphans({t.trial_id for t in trials})
+        # Tune returns normally from Ctrl-C / SIGINT: it stops running trials (status TERMINATED) without
+        # completing them, so a trial this session ran but never saw end, or one never started, tells an interruption.
+        self.interrupted = bool(self.active) or any(t.status in ("PENDING", "RUNNING", "PAUSED") for t in trials)
 
     # -- per trial -------------------------------------------------------------------------------------------
     def _observe(self, record: TrialRecord, step: int, value: Any) -> None:
@@ -290,7 +300,10 @@ class MlflowTracker(tune.Callback):
 
     def _note_config_change(self, record: TrialRecord, sections: dict[str, dict[str, Any]], epoch: int) -> None:
         """A scheduler changed the trial's config (PBT exploit/explore): log a new generation, never a param."""
-        if not record.config or sections == record.config:
+        if not record.config:  # a run adopted from the store on resume: its config comes with its first result
+            record.config = record.best_config = sections
+            return
+        if sections == record.config:
             return
         old, new = flatten(record.config), flatten(sections)
         changed = {k: v for k, v in new.items() if old.get(k) != v}
@@ -312,6 +325,7 @@ class MlflowTracker(tune.Callback):
         self.open_runs.add(record.run_id)
 
     def _end_trial(self, trial, status: int) -> None:
+        self.active.discard(trial.trial_id)
         record = self.records.get(trial.trial_id)
         if record is None:
             return

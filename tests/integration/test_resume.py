@@ -81,12 +81,12 @@ def test_sigkilled_driver_resumes_onto_the_same_runs_without_duplicates_or_zombi
 def test_sigterm_ends_every_open_run_killed_and_leaves_a_resumable_sweep(tmp_path, ray_tmpdir):
     env = {**os.environ, "RAY_TMPDIR": ray_tmpdir, "PYTHONUNBUFFERED": "1"}
     args = ["run", str(EXPERIMENTS / "mnist_cnn.yaml"), "--num-samples", "2", "--num-cpus", "2",
-            "--set", "data.dataset=digits", "--set", "data.subset=400", "--set", "train.epochs=30",
+            "--set", "data.dataset=digits", "--set", "data.subset=400", "--set", "train.epochs=300",
             "--set", "tune.scheduler=fifo", "--set", "run.name=termed"]  # fmt: skip
     driver, lines = start_driver(args, tmp_path, env)
     try:
         wait_for_lines(driver, lines, "start ", 2, timeout=300)
-        time.sleep(3)  # some epochs reported
+        time.sleep(1)
         driver.send_signal(signal.SIGTERM)
         assert driver.wait(120) == 130, "".join(lines[-20:])
     finally:
