@@ -1,4 +1,4 @@
-"""`raytune-suite`: run | validate | submit.
+"""`raytune-suite`: run | validate | submit | report | ui.
 
 Exit codes: 0 success, 1 the run failed (some or all trials errored, the cluster went away), 2 bad input
 (one line on stderr naming the field and the fix).
@@ -32,6 +32,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--num-cpus", type=int, help="CPUs for a local Ray instance (default: all)")
     run.add_argument("--num-gpus", type=int, help="GPUs for a local Ray instance (default: all detected)")
 
+    run.add_argument("--resume", nargs="?", const="", metavar="SWEEP_DIR",
+                     help="continue an interrupted sweep (default: this config's latest under --storage) "
+                     "on the same MLflow parent and child runs")  # fmt: skip
+    run.add_argument("--register-model", metavar="NAME", help="register the best trial's model under NAME")
+
     validate = sub.add_parser("validate", help="check a config without starting Ray")
     _config_args(validate)
 
@@ -44,6 +49,17 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default ~/ray_results on the head)")  # fmt: skip
     submit.add_argument("--working-dir", help="project folder shipped to the cluster (default: the current one)")
     submit.add_argument("--no-wait", action="store_true", help="print the job id and return at once")
+
+    report = sub.add_parser("report", help="top trials, plots and an HTML page of a finished sweep")
+    report.add_argument("target", metavar="RESULTS_DIR_OR_PARENT_RUN_ID",
+                        help="a sweep folder (holds mlflow_runs.json) or the sweep's MLflow parent run id")  # fmt: skip
+    report.add_argument("--mlflow-uri", help="MLflow tracking URI (default: the sweep folder's, else ./mlflow.db)")
+    report.add_argument("--top-k", type=int, default=10, help="trials in the printed table (default 10)")
+    report.add_argument("--out", help="folder for results.csv, plots and report.html (default ./report-<sweep>)")
+
+    ui = sub.add_parser("ui", help="start the MLflow UI on 127.0.0.1 and print the sweep's runs page")
+    ui.add_argument("--port", type=int, default=5000, help="port on 127.0.0.1 (default 5000)")
+    ui.add_argument("--mlflow-uri", help="MLflow tracking URI (default $MLFLOW_TRACKING_URI or ./mlflow.db)")
     return parser
 
 
@@ -66,12 +82,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     from raytune_suite.sweep import run_sweep
 
     overrides = list(args.overrides)
+    if getattr(args, "resume", None) is not None and (overrides or args.num_samples is not None):
+        print("note: --resume continues the sweep's saved config; --set and --num-samples are ignored", file=sys.stderr)
     if args.num_samples is not None:
         overrides.append(f"tune.num_samples={args.num_samples}")
     cfg = load_config(args.config, overrides)
     result = run_sweep(
         cfg, address=args.address, tracking_uri=args.mlflow_uri, storage=args.storage,
         num_cpus=args.num_cpus, num_gpus=args.num_gpus,
+        **_review_kwargs(args),
     )  # fmt: skip
     print_summary(result, cfg)
     return 1 if result.failed else 0
@@ -126,7 +145,66 @@ def _short(value) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
-COMMANDS = {"run": cmd_run, "validate": cmd_validate, "submit": cmd_submit}
+def _review_kwargs(args: argparse.Namespace) -> dict:
+    """`run`'s resume and model-registry flags, only when given (older `run_sweep`s lack them)."""
+    kwargs = {}
+    if getattr(args, "resume", None) is not None:
+        kwargs["resume"] = args.resume
+    if getattr(args, "register_model", None):
+        kwargs["register_model"] = args.register_model
+    return kwargs
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    import time
+    from pathlib import Path
+
+    from mlflow import MlflowClient
+
+    from raytune_suite import report
+
+    started = time.monotonic()
+    uri, parent = report.resolve_target(args.target, args.mlflow_uri)
+    sweep = report.load_sweep(MlflowClient(uri), parent)
+    out = Path(args.out or f"report-{sweep.name}")
+    files = report.write_report(sweep, out, top_k=args.top_k)
+    table = report.results_table(sweep)
+    with _pandas_wide():
+        print(report.top_trials(sweep, table, args.top_k).to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    print(f"\n{len(sweep.trials)} trials; wrote {', '.join(f.name for f in files)} to {out} "
+          f"in {time.monotonic() - started:.1f}s")  # fmt: skip
+    return 0
+
+
+def _pandas_wide():
+    import pandas as pd
+
+    return pd.option_context("display.width", 200, "display.max_columns", 50)
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    import signal
+
+    from raytune_suite import tracking, ui
+    from raytune_suite.sweep import as_sigint
+
+    uri = args.mlflow_uri or tracking.default_tracking_uri()
+    server = ui.start_server(uri, args.port)
+    # SIGTERM stops the server like Ctrl-C does: its process group goes with it.
+    signal.signal(signal.SIGTERM, as_sigint)
+    try:
+        print(f"MLflow UI over {uri}", flush=True)
+        print(f"runs page: {ui.runs_page(server.url, ui.latest_experiment_id(uri))}", flush=True)
+        print("Ctrl-C stops it", flush=True)
+        server.process.wait()
+        return 1  # the server died on its own
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        server.stop()
+
+
+COMMANDS = {"run": cmd_run, "validate": cmd_validate, "submit": cmd_submit, "report": cmd_report, "ui": cmd_ui}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

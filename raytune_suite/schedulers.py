@@ -1,6 +1,9 @@
 """Trial-scheduler registry: which trials keep training. One factory per `tune.scheduler` name.
 
 Schedulers count time in epochs (`training_iteration`: the trainable reports once per epoch).
+`pbt` also changes configs: every `perturbation_interval` epochs the bottom quarter of trials continue from a
+top trial's checkpoint with its config, perturbed. It mutates only the continuous `train` parameters of the space
+(lr, weight decay, momentum, ...): a changed model shape or optimizer type could not load the donor's checkpoint.
 """
 
 from __future__ import annotations
@@ -25,10 +28,47 @@ def asha(cfg: ExperimentConfig) -> TrialScheduler:
     )
 
 
+# Epochs between PBT's exploit/explore steps: the trainable checkpoints every epoch, so any interval works.
+PBT_PERTURBATION_INTERVAL = 1
+
+
+def pbt_mutations(cfg: ExperimentConfig) -> dict[str, dict]:
+    """The `train` parameters PBT may perturb: continuous, unconditional ones, as Ray Tune domains."""
+    from raytune_suite.errors import ConfigError
+
+    mutable = {
+        name: spec.to_domain()
+        for name, spec in cfg.space.get("train", {}).items()
+        if spec.type in ("uniform", "loguniform") and not spec.when
+    }
+    if cfg.tune.search == "hyperopt":
+        raise ConfigError("tune.scheduler: pbt proposes configs itself; set tune.search: random (or grid)")
+    if not mutable:
+        raise ConfigError(
+            "tune.scheduler: pbt mutates continuous train parameters; add one to the space, "
+            "e.g. space.train.lr: {type: loguniform, low: 1.0e-4, high: 1.0e-2}"
+        )
+    return {"train": mutable}
+
+
+def pbt(cfg: ExperimentConfig) -> TrialScheduler:
+    from ray.tune.schedulers import PopulationBasedTraining
+
+    return PopulationBasedTraining(
+        time_attr="training_iteration",
+        perturbation_interval=PBT_PERTURBATION_INTERVAL,
+        hyperparam_mutations=pbt_mutations(cfg),
+        quantile_fraction=0.25,
+        # Generations line up: every trial waits at each interval, so a donor's checkpoint is at the same epoch
+        # (asynchronous PBT lets a slow trial jump to a fast donor's later epoch, or its last one).
+        synch=True,
+    )
+
+
 def fifo(cfg: ExperimentConfig) -> TrialScheduler:
     from ray.tune.schedulers import FIFOScheduler
 
     return FIFOScheduler()
 
 
-SCHEDULERS: dict[str, Callable[[ExperimentConfig], TrialScheduler]] = {"asha": asha, "fifo": fifo}
+SCHEDULERS: dict[str, Callable[[ExperimentConfig], TrialScheduler]] = {"asha": asha, "fifo": fifo, "pbt": pbt}

@@ -7,10 +7,21 @@ So only the driver needs to reach the tracking store: a local SQLite file on one
 
 Ray's own `MLflowLoggerCallback` makes flat runs with no parent and logs Tune's bookkeeping as metrics; this one
 nests trials under the sweep, logs only what the trainable reported, and ends every run with its true status.
+
+Resuming: the trial -> run-id map (`mlflow_runs.json` in the sweep's folder) lets `MlflowTracker.attach` pick up
+the same parent and child runs after the driver died. A resumed trial replays epochs from its last checkpoint,
+which may be older than what MLflow already holds: steps at or below a run's last logged step are skipped, so
+every run's history stays 1..n without duplicates.
+
+Schedulers that change a trial's config (PBT) cannot rewrite params (MLflow refuses: ray#20473). Each change starts
+a generation: the changed values are logged as new params `gen<k>.<section>.<name>` and the tag `generation`; with
+`track_config`, every epoch also logs the numeric tuned values as metrics `config/<section>.<name>`: the values
+that epoch trained with, read from the result itself (Tune adds the trainable's config to every result).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -27,6 +38,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 from ray import tune
 
 from raytune_suite.config import ExperimentConfig
+from raytune_suite.errors import ConfigError
 from raytune_suite.space import SECTIONS, resolve_trial_config
 
 DEFAULT_DB = "mlflow.db"
@@ -69,6 +81,11 @@ def flatten(sections: dict[str, dict[str, Any]]) -> dict[str, str]:
     return {f"{s}.{k}": str(v) for s in SECTIONS for k, v in sorted(sections.get(s, {}).items())}
 
 
+def flatten_values(sections: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """As `flatten`, keeping the values' types."""
+    return {f"{s}.{k}": v for s in SECTIONS for k, v in sorted(sections.get(s, {}).items())}
+
+
 def git_commit() -> str | None:
     """The commit of the project the sweep runs from (the working directory), if it is a git checkout."""
     try:
@@ -107,18 +124,34 @@ class TrialRecord:
     best_epoch: int = 0
     epochs: int = 0
     config: dict[str, dict[str, Any]] = field(default_factory=dict)
+    best_config: dict[str, dict[str, Any]] = field(default_factory=dict)
+    last_step: int = 0
+    generation: int = 0
     nodes: list[str] = field(default_factory=list)
+
+
+def load_run_map(sweep_dir: Path) -> dict[str, Any]:
+    """The persisted map of a sweep folder; a one-line error if the folder holds none."""
+    path = Path(sweep_dir) / RUN_MAP_FILE
+    if not path.is_file():
+        raise ConfigError(f"--resume {sweep_dir}: no {RUN_MAP_FILE} there; pass the sweep folder `run` printed")
+    return json.loads(path.read_text())
+
+
+def _numeric(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 class MlflowTracker(tune.Callback):
     """Driver-side Tune callback: a child run per trial under the sweep's parent run.
 
     Args:
-        client: the MLflow client of the tracking store; pass a `QueuedClient` so that no write blocks Tune.
+        client: the MLflow client of the tracking store; a `QueuedClient`, so that no write blocks Tune's loop.
         experiment_id / parent_run_id: where child runs go.
         metric / mode: the sweep's objective, to track each trial's best value.
         max_epochs: epochs a trial trains unless the scheduler stops it.
         run_map_path: JSON file mapping trial id -> run id, kept in the sweep's storage for resuming.
+        track_config: log numeric tuned values as `config/*` metrics every epoch (schedulers that mutate configs).
     """
 
     def __init__(
@@ -130,18 +163,60 @@ class MlflowTracker(tune.Callback):
         mode: str,
         max_epochs: int,
         run_map_path: Path | None = None,
+        track_config: bool = False,
     ):
         self.client = client
         self.experiment_id = experiment_id
         self.parent_run_id = parent_run_id
         self.metric, self.mode, self.max_epochs = metric, mode, max_epochs
         self.run_map_path = run_map_path
+        self.track_config = track_config
         self.records: dict[str, TrialRecord] = {}
         self.open_runs: set[str] = set()
+        self.interrupted = False
+        self.orphans: list[str] = []
+        self.resumes = 0
+        self.active: set[str] = set()  # trials running in this session (started, restored or reporting)
+
+    @classmethod
+    def attach(cls, client: MlflowClient, sweep_dir: Path, metric: str, mode: str, max_epochs: int, **kw):
+        """Re-attach to a sweep's parent and child runs after its driver died or was interrupted.
+
+        Each run's last logged step comes from the store; epochs Ray recorded in the trial's result.json but the
+        store never got (the driver died with async batches queued) are logged now, so histories stay contiguous.
+        """
+        run_map = load_run_map(sweep_dir)
+        parent_id = run_map["parent_run_id"]
+        experiment_id = client.get_run(parent_id).info.experiment_id
+        tracker = cls(client, experiment_id, parent_id, metric, mode, max_epochs,
+                      run_map_path=Path(sweep_dir) / RUN_MAP_FILE, **kw)  # fmt: skip
+        configs = run_map.get("configs", {})
+        # A driver killed between creating a child run and saving the map leaves a run only the store knows.
+        trial_runs = dict(run_map["trials"])
+        for run in client.search_runs(
+            [experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent_id}'", max_results=10000
+        ):
+            trial_runs.setdefault(run.data.tags.get("trial_id", run.info.run_name), run.info.run_id)
+        for trial_id, run_id in trial_runs.items():
+            record = TrialRecord(run_id, config=configs.get(trial_id, {}))
+            record.best_config = record.config
+            for m in client.get_metric_history(run_id, metric):
+                tracker._observe(record, m.step, m.value)
+            tracker._backfill(record, Path(sweep_dir) / f"trial_{trial_id}" / "result.json")
+            tracker.records[trial_id] = record
+            if client.get_run(run_id).info.status == "RUNNING":
+                tracker.open_runs.add(run_id)
+        client.update_run(parent_id, "RUNNING")
+        tracker.resumes = int(run_map.get("resumes", 0)) + 1
+        client.set_tag(parent_id, "resumes", str(tracker.resumes))
+        tracker._save_run_map()
+        return tracker
 
     # -- Tune callback hooks ------------------------------------------------------------------------------
     def on_trial_start(self, iteration: int, trials: list, trial, **info) -> None:
-        if trial.trial_id in self.records:  # a retried or resumed trial keeps its run
+        self.active.add(trial.trial_id)
+        if trial.trial_id in self.records:  # a retried, resumed or PBT-restarted trial keeps its run
+            self._reopen(self.records[trial.trial_id])
             return
         sections = resolve_trial_config(trial.config)
         run = self.client.create_run(
@@ -151,26 +226,40 @@ class MlflowTracker(tune.Callback):
         )
         params = [Param(k, v) for k, v in flatten(sections).items()]
         self.client.log_batch(run.info.run_id, params=params)
-        self.records[trial.trial_id] = TrialRecord(run.info.run_id, config=sections)
+        self.records[trial.trial_id] = TrialRecord(run.info.run_id, config=sections, best_config=sections)
         self.open_runs.add(run.info.run_id)
         self._save_run_map()
+
+    def on_trial_restore(self, iteration: int, trials: list, trial, **info) -> None:
+        self.active.add(trial.trial_id)
+        if trial.trial_id in self.records:
+            self._reopen(self.records[trial.trial_id])
 
     def on_trial_result(self, iteration: int, trials: list, trial, result: dict, **info) -> None:
         record = self.records.get(trial.trial_id)
         if record is None:
             return
+        self.active.add(trial.trial_id)
+        self._reopen(record)
         self._tag_node(record, result)
         epoch = int(result.get("epoch", result.get("training_iteration", 0)))
-        record.epochs = epoch
-        value = result.get(self.metric)
-        if isinstance(value, (int, float)) and self._better(value, record.best):
-            record.best, record.best_epoch = float(value), epoch
+        # The config this epoch trained with (Tune adds it to every result); trial.config may already hold the
+        # next generation's, which PBT set while handling this very result.
+        self._note_config_change(record, resolve_trial_config(result.get("config", trial.config)), epoch)
+        if epoch > record.last_step:  # else a replay from an older checkpoint: MLflow already holds this step
+            self._log_result(record, epoch, result)
+
+    def _log_result(self, record: TrialRecord, epoch: int, result: dict) -> None:
+        self._observe(record, epoch, result.get(self.metric))
         now = int(time.time() * 1000)
         metrics = [
             Metric(key, float(v), now, epoch)
             for key, v in result.items()
-            if key not in TUNE_BOOKKEEPING and isinstance(v, (int, float)) and not isinstance(v, bool)
+            if key not in TUNE_BOOKKEEPING and _numeric(v)
         ]
+        if self.track_config:
+            values = flatten_values(record.config)
+            metrics += [Metric(f"config/{k}", float(v), now, epoch) for k, v in values.items() if _numeric(v)]
         self.client.log_batch(record.run_id, metrics=metrics)
 
     def on_trial_complete(self, iteration: int, trials: list, trial, **info) -> None:
@@ -179,8 +268,65 @@ class MlflowTracker(tune.Callback):
     def on_trial_error(self, iteration: int, trials: list, trial, **info) -> None:
         self._end_trial(trial, RunStatus.FAILED)
 
-    # -- sweep-level -----------------------------------------------------------------------------------------
+    def on_experiment_end(self, trials: list, **info) -> None:
+        self._drop_orphans({t.trial_id for t in trials})
+        # Tune returns normally from Ctrl-C / SIGINT: it stops running trials (status TERMINATED) without
+        # completing them, so a trial this session ran but never saw end, or one never started, tells an interruption.
+        self.interrupted = bool(self.active) or any(t.status in ("PENDING", "RUNNING", "PAUSED") for t in trials)
+
+    # -- per trial -------------------------------------------------------------------------------------------
+    def _observe(self, record: TrialRecord, step: int, value: Any) -> None:
+        record.epochs = record.last_step = max(record.last_step, step)
+        if _numeric(value) and self._better(value, record.best):
+            record.best, record.best_epoch, record.best_config = float(value), step, record.config
+
+    def _backfill(self, record: TrialRecord, result_json: Path) -> None:
+        if not result_json.is_file():
+            return
+        metrics = []
+        for line in result_json.read_text().splitlines():
+            try:
+                result = json.loads(line)
+            except ValueError:  # a line cut short when the driver died
+                continue
+            epoch = int(result.get("epoch", result.get("training_iteration", 0)))
+            if epoch <= record.last_step:
+                continue
+            self._observe(record, epoch, result.get(self.metric))
+            now = int(time.time() * 1000)
+            metrics += [Metric(k, float(v), now, epoch) for k, v in result.items()
+                        if k not in TUNE_BOOKKEEPING and _numeric(v)]  # fmt: skip
+        for start in range(0, len(metrics), 1000):  # MLflow's batch limit
+            self.client.log_batch(record.run_id, metrics=metrics[start : start + 1000])
+
+    def _note_config_change(self, record: TrialRecord, sections: dict[str, dict[str, Any]], epoch: int) -> None:
+        """A scheduler changed the trial's config (PBT exploit/explore): log a new generation, never a param."""
+        if not record.config:  # a run adopted from the store on resume: its config comes with its first result
+            record.config = record.best_config = sections
+            return
+        if sections == record.config:
+            return
+        old, new = flatten(record.config), flatten(sections)
+        changed = {k: v for k, v in new.items() if old.get(k) != v}
+        record.generation += 1
+        record.config = sections
+        gen = record.generation
+        self.client.log_batch(
+            record.run_id,
+            params=[Param(f"gen{gen}.{k}", v) for k, v in changed.items()],
+            tags=[RunTag("generation", str(gen)), RunTag(f"gen{gen}.from_epoch", str(epoch))],
+        )
+        self._save_run_map()
+
+    def _reopen(self, record: TrialRecord) -> None:
+        if record.run_id in self.open_runs:
+            return
+        self.client.update_run(record.run_id, "RUNNING")
+        self.client.set_tag(record.run_id, "status", "RUNNING")
+        self.open_runs.add(record.run_id)
+
     def _end_trial(self, trial, status: int) -> None:
+        self.active.discard(trial.trial_id)
         record = self.records.get(trial.trial_id)
         if record is None:
             return
@@ -195,6 +341,24 @@ class MlflowTracker(tune.Callback):
         self.client.set_terminated(record.run_id, RunStatus.to_string(status))
         self.open_runs.discard(record.run_id)
 
+    def _drop_orphans(self, known: set[str]) -> None:
+        """Delete runs of trials the restored experiment does not know.
+
+        Tune snapshots its experiment state every few seconds; a trial started after the last snapshot of a
+        killed driver is forgotten, and the resumed searcher proposes a replacement under a new id. Its run would
+        be an extra child that no trial will ever finish, so it is deleted (soft: `mlflow gc` purges it).
+        """
+        for trial_id in [t for t in self.records if t not in known]:
+            record = self.records.pop(trial_id)
+            self.client.set_tag(record.run_id, "orphaned", "trial lost with the driver; re-proposed under a new id")
+            self.client.set_terminated(record.run_id, "KILLED")
+            self.client.delete_run(record.run_id)
+            self.open_runs.discard(record.run_id)
+            self.orphans.append(trial_id)
+        if self.orphans:
+            self._save_run_map()
+
+    # -- sweep-level -----------------------------------------------------------------------------------------
     def best_trial(self) -> tuple[str, TrialRecord] | None:
         scored = [(tid, r) for tid, r in self.records.items() if r.best is not None]
         if not scored:
@@ -202,29 +366,47 @@ class MlflowTracker(tune.Callback):
         pick = max if self.mode == "max" else min
         return pick(scored, key=lambda item: item[1].best)
 
+    def record_best(self, complete: bool = True) -> tuple[str, TrialRecord] | None:
+        """Tag the best trial and copy it to the parent.
+
+        Its config goes to the parent as `best.*` params only when the sweep completed: an interrupted sweep's
+        best may change after `--resume`, and MLflow never lets a param change.
+        """
+        best = self.best_trial()
+        if best is None:
+            return None
+        trial_id, record = best
+        for other in self.records.values():  # a resumed sweep's best may differ from the interrupted one's
+            if other is not record and "best_trial" in self.client.get_run(other.run_id).data.tags:
+                self.client.delete_tag(other.run_id, "best_trial")
+        self.client.set_tag(record.run_id, "best_trial", "true")
+        params = [Param(f"best.{k}", v) for k, v in flatten(record.best_config).items()] if complete else []
+        self.client.log_batch(
+            self.parent_run_id,
+            metrics=[Metric(f"best_{self.metric}", record.best, int(time.time() * 1000), record.best_epoch)],
+            params=params,
+            tags=[
+                RunTag("best_trial", trial_id),
+                RunTag("best_run_id", record.run_id),
+                RunTag("best_epoch", str(record.best_epoch)),
+            ],
+        )
+        return best
+
+    def end_parent(self, status: int) -> None:
+        self.client.set_terminated(self.parent_run_id, RunStatus.to_string(status))
+        self._flush()
+
     def finish(self, status: int = RunStatus.FINISHED) -> tuple[str, TrialRecord] | None:
         """Close any run still open, copy the best trial to the parent, end the parent run."""
         self.abort_open_runs(RunStatus.KILLED if status == RunStatus.FINISHED else status)
-        best = self.best_trial()
-        if best is not None:
-            trial_id, record = best
-            self.client.set_tag(record.run_id, "best_trial", "true")
-            self.client.log_batch(
-                self.parent_run_id,
-                metrics=[Metric(f"best_{self.metric}", record.best, int(time.time() * 1000), record.best_epoch)],
-                params=[Param(f"best.{k}", v) for k, v in flatten(record.config).items()],
-                tags=[
-                    RunTag("best_trial", trial_id),
-                    RunTag("best_run_id", record.run_id),
-                    RunTag("best_epoch", str(record.best_epoch)),
-                ],
-            )
-        self.client.set_terminated(self.parent_run_id, RunStatus.to_string(status))
-        self._flush()
+        best = self.record_best(complete=status != RunStatus.KILLED and not self.interrupted)
+        self.end_parent(status)
         return best
 
     def abort_open_runs(self, status: int) -> None:
         """End every child run still open (interrupted sweep): never leave a RUNNING zombie in the UI."""
+        self._flush()
         for run_id in list(self.open_runs):
             self.client.set_tag(run_id, "status", RunStatus.to_string(status))
             self.client.set_terminated(run_id, RunStatus.to_string(status))
@@ -256,8 +438,83 @@ class MlflowTracker(tune.Callback):
         self.run_map_path.parent.mkdir(parents=True, exist_ok=True)
         payload = {
             "parent_run_id": self.parent_run_id,
+            "tracking_uri": self.client.tracking_uri,
+            "resumes": self.resumes,
             "trials": {t: r.run_id for t, r in self.records.items()},
+            "configs": {t: r.config for t, r in self.records.items()},
         }
         tmp = self.run_map_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(payload, indent=1))
         tmp.replace(self.run_map_path)
+
+
+@contextlib.contextmanager
+def fluent_tracking_uri(uri: str):
+    """Point MLflow's fluent API at `uri` for a block, then put everything back.
+
+    `mlflow.set_tracking_uri` also exports MLFLOW_TRACKING_URI, so every process started later (a trial, a test's
+    CLI) would silently log to this store.
+    """
+    from mlflow.tracking._tracking_service.utils import _use_tracking_uri
+
+    exported = os.environ.get("MLFLOW_TRACKING_URI")
+    try:
+        with _use_tracking_uri(uri):
+            yield
+    finally:
+        if exported is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = exported
+
+
+def final_checkpoint(trial_dir: Path) -> Path | None:
+    """The trial's newest `checkpoint_<n>` folder (Ray numbers them in order)."""
+    found = sorted(trial_dir.glob("checkpoint_*"), key=lambda p: int(p.name.rsplit("_", 1)[-1]))
+    return found[-1] if found else None
+
+
+def log_best_model(
+    client: MlflowClient,
+    run_id: str,
+    cfg: ExperimentConfig,
+    trial_dir: Path,
+    sections: dict[str, dict[str, Any]],
+    register_as: str | None = None,
+) -> str | None:
+    """Log the best trial's final checkpoint on its run as an MLflow PyTorch model; optionally register it.
+
+    The checkpoint holds a state_dict, not a model: the model is rebuilt from the experiment and the trial's
+    config (as the trainable builds it), and the weights are loaded into it. Returns the model URI.
+    """
+    import mlflow
+    import torch
+
+    from raytune_suite.experiments import load_experiment
+    from raytune_suite.trainable import CHECKPOINT_FILE
+
+    checkpoint = final_checkpoint(trial_dir)
+    if checkpoint is None:
+        return None
+    experiment = load_experiment(cfg.experiment)
+    data_cfg = experiment.DataConfig.model_validate(sections["data"])
+    data = experiment.load_data(data_cfg, cfg.tune.seed)
+    model = experiment.build_model(experiment.ModelConfig.model_validate(sections["model"]), data.info)
+    state = torch.load(checkpoint / CHECKPOINT_FILE, map_location="cpu", weights_only=False)
+    model.load_state_dict(state["model"])
+    model.eval()
+    status = client.get_run(run_id).info.status
+    # Reopening the ended run is how the fluent API logs to it; its own status is put back afterwards.
+    with fluent_tracking_uri(client.tracking_uri), mlflow.start_run(run_id=run_id):
+        info = mlflow.pytorch.log_model(
+            model,
+            name="model",
+            input_example=data.val_x[:2].numpy(),
+            registered_model_name=register_as,
+            # Naming the requirements skips MLflow's import-tracing subprocess (seconds per model).
+            pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],
+            metadata={"checkpoint": str(checkpoint), "epoch": state["epoch"]},
+        )
+    client.set_terminated(run_id, status)
+    client.set_tag(run_id, "model_checkpoint_epoch", str(state["epoch"]))
+    return info.model_uri

@@ -202,12 +202,22 @@ def save_checkpoint(path: str, model, optimizer, scheduler, epoch: int, gen: tor
 
 
 def restore_checkpoint(checkpoint, model, optimizer, scheduler, gen: torch.Generator, scaler=None) -> int:
-    """Load a Tune checkpoint into the live objects; returns the number of epochs already trained."""
+    """Load a Tune checkpoint into the live objects; returns the number of epochs already trained.
+
+    The trial's config stays the source of truth for hyperparameters (lr, weight decay, momentum, ...): the
+    checkpoint restores only state (weights, optimizer moments, step counts). PBT hands a trial another trial's
+    checkpoint with a mutated config, and the mutation must take effect.
+    """
     with checkpoint.as_directory() as path:
         state = torch.load(os.path.join(path, CHECKPOINT_FILE), weights_only=False)
+    hyper = [{k: v for k, v in g.items() if k not in ("params", "lr")} for g in optimizer.param_groups]
+    base_lrs = list(scheduler.base_lrs)
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
+    scheduler.base_lrs = base_lrs
+    for group, values, base, factor in zip(optimizer.param_groups, hyper, base_lrs, scheduler.lr_lambdas, strict=True):
+        group.update(values, initial_lr=base, lr=base * factor(scheduler.last_epoch))
     if scaler is not None and state.get("scaler"):  # the loss scale fp16 training had found
         scaler.load_state_dict(state["scaler"])
     torch.set_rng_state(state["torch_rng"])

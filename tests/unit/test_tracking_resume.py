@@ -1,0 +1,60 @@
+"""Re-attaching to a killed sweep's MLflow runs (real store, no Ray): back-fill, open runs, orphans."""
+
+import json
+
+import pytest
+from mlflow import MlflowClient
+from mlflow.entities import Metric
+
+from raytune_suite import tracking
+from raytune_suite.errors import ConfigError
+
+
+@pytest.fixture
+def killed_sweep(tmp_path):
+    """A parent and two child runs as a SIGKILLed driver leaves them: RUNNING, MLflow behind Ray's result.json."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    experiment_id = tracking.experiment_id_for(client, "resume-test", uri)
+    parent = client.create_run(experiment_id, run_name="sweep").info.run_id
+    runs = {}
+    for trial_id in ("aaaa", "bbbb"):
+        run = client.create_run(experiment_id, run_name=trial_id, tags={"mlflow.parentRunId": parent})
+        runs[trial_id] = run.info.run_id
+        client.log_batch(run.info.run_id, metrics=[Metric("val_accuracy", 0.1 * s, 0, s) for s in (1, 2)])
+    sweep_dir = tmp_path / "sweep"
+    (sweep_dir / "trial_aaaa").mkdir(parents=True)
+    results = [json.dumps({"epoch": e, "val_accuracy": 0.1 * e, "training_iteration": e}) for e in (1, 2, 3, 4)]
+    (sweep_dir / "trial_aaaa" / "result.json").write_text("\n".join(results) + '\n{"epoch": 5, "val_')  # cut short
+    run_map = {"parent_run_id": parent, "tracking_uri": uri, "trials": runs, "configs": {}}
+    (sweep_dir / tracking.RUN_MAP_FILE).write_text(json.dumps(run_map))
+    return client, sweep_dir, parent, runs
+
+
+def test_attach_backfills_what_ray_recorded_and_reopens_the_parent(killed_sweep):
+    client, sweep_dir, parent, runs = killed_sweep
+    tracker = tracking.MlflowTracker.attach(client, sweep_dir, "val_accuracy", "max", max_epochs=4)
+
+    steps = [m.step for m in client.get_metric_history(runs["aaaa"], "val_accuracy")]
+    assert steps == [1, 2, 3, 4]  # 3 and 4 from result.json, the torn last line ignored
+    assert tracker.records["aaaa"].last_step == 4 and tracker.records["bbbb"].last_step == 2
+    assert tracker.records["aaaa"].best == pytest.approx(0.4)
+    assert tracker.open_runs == set(runs.values())  # still RUNNING: resumed trials reopen them, the rest get KILLED
+    assert client.get_run(parent).info.status == "RUNNING"
+    assert client.get_run(parent).data.tags["resumes"] == "1"
+    assert json.loads((sweep_dir / tracking.RUN_MAP_FILE).read_text())["resumes"] == 1
+
+
+def test_runs_of_trials_the_restored_experiment_forgot_are_deleted(killed_sweep):
+    client, sweep_dir, _, runs = killed_sweep
+    tracker = tracking.MlflowTracker.attach(client, sweep_dir, "val_accuracy", "max", max_epochs=4)
+
+    tracker._drop_orphans(known={"aaaa"})
+    assert tracker.orphans == ["bbbb"] and set(tracker.records) == {"aaaa"}
+    assert client.get_run(runs["bbbb"]).info.lifecycle_stage == "deleted"
+    assert json.loads((sweep_dir / tracking.RUN_MAP_FILE).read_text())["trials"] == {"aaaa": runs["aaaa"]}
+
+
+def test_resuming_a_folder_without_a_run_map_names_the_fix(tmp_path):
+    with pytest.raises(ConfigError, match=r"no mlflow_runs\.json there"):
+        tracking.load_run_map(tmp_path)
