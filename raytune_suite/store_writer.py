@@ -19,9 +19,12 @@ from mlflow import MlflowClient
 from raytune_suite.errors import RunFailure
 
 log = logging.getLogger(__name__)
-# Calls whose answer the caller needs now: they wait for their turn on the writer thread.
-SYNCHRONOUS = {"create_run", "get_run", "search_runs", "get_experiment_by_name", "create_experiment",
-               "list_artifacts", "get_metric_history", "download_artifacts"}  # fmt: skip
+# Calls that wait for their turn on the writer thread: reads whose answer the caller needs now, and uploads of
+# local files, which the caller may delete as soon as the call returns (a temporary folder of plots).
+SYNCHRONOUS = {
+    "create_run", "get_run", "search_runs", "get_experiment_by_name", "create_experiment",
+    "list_artifacts", "get_metric_history", "download_artifacts", "log_artifact", "log_artifacts",
+}  # fmt: skip
 
 
 class QueuedClient:

@@ -22,6 +22,7 @@ that epoch trained with, read from the result itself (Tune adds the trainable's 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import math
 import os
@@ -505,16 +506,22 @@ def log_best_model(
     model.eval()
     status = client.get_run(run_id).info.status
     # Reopening the ended run is how the fluent API logs to it; its own status is put back afterwards.
-    with fluent_tracking_uri(client.tracking_uri), mlflow.start_run(run_id=run_id):
-        info = mlflow.pytorch.log_model(
-            model,
-            name="model",
-            input_example=data.val_x[:2].numpy(),
-            registered_model_name=register_as,
-            # Naming the requirements skips MLflow's import-tracing subprocess (seconds per model).
-            pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],
-            metadata={"checkpoint": str(checkpoint), "epoch": state["epoch"]},
-        )
-    client.set_terminated(run_id, status)
+    log = functools.partial(
+        mlflow.pytorch.log_model,
+        model,
+        name="model",
+        registered_model_name=register_as,
+        # Naming the requirements skips MLflow's import-tracing subprocess (seconds per model).
+        pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],
+        metadata={"checkpoint": str(checkpoint), "epoch": state["epoch"]},
+    )
+    try:
+        with fluent_tracking_uri(client.tracking_uri), mlflow.start_run(run_id=run_id):
+            try:
+                info = log(input_example=data.val_x[:2].numpy())
+            except Exception:  # torch.export (MLflow's default "pt2") fails on data-dependent shapes: pickle it
+                info = log(serialization_format="pickle")
+    finally:  # a failed upload must not leave the trial's run marked FAILED
+        client.set_terminated(run_id, status)
     client.set_tag(run_id, "model_checkpoint_epoch", str(state["epoch"]))
     return info.model_uri

@@ -23,4 +23,5 @@ def test_every_experiment_runs_a_tiny_default_sweep(name, ray_local, store):
     assert result.trials == 2 and result.failed == 0
     assert result.best_value is not None and math.isfinite(result.best_value)
     runs = client.search_runs([result.experiment_id])
-    assert len(runs) == 3 and all(r.info.status == "FINISHED" for r in runs)
+    statuses = [(r.info.run_name, r.info.status) for r in runs]
+    assert len(runs) == 3 and all(status == "FINISHED" for _, status in statuses), statuses

@@ -38,3 +38,15 @@ def test_it_pickles_without_its_thread(client):
     assert queued._queue is not None  # the writer thread is running
     clone = pickle.loads(pickle.dumps(queued))
     assert clone._queue is None and clone.client.tracking_uri == client.tracking_uri
+
+
+def test_uploads_finish_before_the_call_returns_so_temporary_files_may_go(client, tmp_path):
+    queued = QueuedClient(client)
+    run_id = queued.create_run(client.create_experiment("x")).info.run_id
+    folder = tmp_path / "plots"
+    folder.mkdir()
+    (folder / "a.txt").write_text("plot")
+    queued.log_artifacts(run_id, str(folder))
+    (folder / "a.txt").unlink()  # what a TemporaryDirectory does on exit
+    queued.drain()
+    assert [a.path for a in client.list_artifacts(run_id)] == ["a.txt"]
