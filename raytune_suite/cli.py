@@ -128,9 +128,12 @@ def print_summary(result, cfg) -> None:
             print(f"  {section}: " + ", ".join(shown))
     print(f"MLflow: experiment {result.experiment_id}, parent run {result.parent_run_id} ({result.tracking_uri})")
     print(f"Ray results and checkpoints: {result.storage_path}")
-    if result.tracking_uri.startswith("sqlite:"):
-        print(f"Review: mlflow ui --backend-store-uri {result.tracking_uri} --host 127.0.0.1 --port 5000  "
-              f"then open http://127.0.0.1:5000/#/experiments/{result.experiment_id}/runs")  # fmt: skip
+    runs = f"#/experiments/{result.experiment_id}/runs"
+    if result.tracking_uri.startswith("http"):
+        print(f"Review: {result.tracking_uri.rstrip('/')}/{runs}")
+    else:
+        print(f"Review: raytune-suite ui --mlflow-uri {result.tracking_uri}  (then http://127.0.0.1:5000/{runs})")
+    print(f"Report: raytune-suite report {result.storage_path}")
     if result.failed:
         print(f"{result.failed} trial(s) failed: their error.txt files are under {result.storage_path}",
               file=sys.stderr)  # fmt: skip
