@@ -26,7 +26,7 @@ class OptimizerSpec:
     Args:
         build: factory(param_groups, train_config) -> torch optimizer.
         full_batch: every step sees the whole training set (plain gradient descent).
-        summary: one line for `raytune-suite validate` and the docs.
+        summary: what the optimizer is, in a few words (for readers of this registry).
     """
 
     build: Callable[[ParamGroups, TrainConfig], torch.optim.Optimizer]

@@ -29,7 +29,6 @@ SECTIONS = ("data", "model", "train")
 BRANCH_VALUE = "_value"
 
 ParamType = Literal["uniform", "loguniform", "quniform", "qloguniform", "randint", "choice", "grid"]
-NUMERIC = {"uniform", "loguniform", "quniform", "qloguniform", "randint"}
 CATEGORICAL = {"choice", "grid"}
 
 
