@@ -89,7 +89,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, overrides)
     result = run_sweep(
         cfg, address=args.address, tracking_uri=args.mlflow_uri, storage=args.storage,
-        num_cpus=args.num_cpus, num_gpus=args.num_gpus,
+        num_cpus=args.num_cpus, num_gpus=args.num_gpus, config_path=args.config,
         **_review_kwargs(args),
     )  # fmt: skip
     print_summary(result, cfg)
@@ -99,8 +99,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_submit(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from raytune_suite import cluster, tracking
+    from raytune_suite import cluster
     from raytune_suite.config import load_config
+    from raytune_suite.store import default_tracking_uri
 
     overrides = list(args.overrides)
     if args.num_samples is not None:
@@ -108,7 +109,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, overrides)
     return cluster.submit(
         cfg, args.address,
-        tracking_uri=args.mlflow_uri or cfg.mlflow.tracking_uri or tracking.default_tracking_uri(),
+        tracking_uri=args.mlflow_uri or cfg.mlflow.tracking_uri or default_tracking_uri(),
         storage=args.storage or cluster.cluster_storage(cfg.run.storage),
         working_dir=Path(args.working_dir) if args.working_dir else None,
         wait=not args.no_wait,
@@ -188,10 +189,11 @@ def _pandas_wide():
 def cmd_ui(args: argparse.Namespace) -> int:
     import signal
 
-    from raytune_suite import tracking, ui
+    from raytune_suite import ui
+    from raytune_suite.store import default_tracking_uri
     from raytune_suite.sweep import as_sigint
 
-    uri = args.mlflow_uri or tracking.default_tracking_uri()
+    uri = args.mlflow_uri or default_tracking_uri()
     server = ui.start_server(uri, args.port)
     # SIGTERM stops the server like Ctrl-C does: its process group goes with it.
     signal.signal(signal.SIGTERM, as_sigint)

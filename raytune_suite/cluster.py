@@ -60,9 +60,9 @@ def auth_headers(env: dict[str, str] | None = None) -> dict[str, str]:
 
 def cluster_config(cfg: ExperimentConfig, working_dir: Path, tracking_uri: str, storage: str) -> dict[str, Any]:
     """The resolved config as the cluster will read it: paths relative to the working dir, MLflow server, storage."""
-    from raytune_suite import tracking
+    from raytune_suite.store import is_local_uri
 
-    if tracking.is_local_uri(tracking_uri):
+    if is_local_uri(tracking_uri):
         raise ConfigError(
             f"mlflow.tracking_uri: {tracking_uri} is local to this machine, but the sweep runs on a cluster; "
             "pass --mlflow-uri http://HOST:5000 of a server the head node can reach"

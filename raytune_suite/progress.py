@@ -11,6 +11,8 @@ import time
 
 from ray import tune
 
+from raytune_suite.objective import Objective, is_number
+
 HEARTBEAT_S = 30.0
 
 
@@ -19,7 +21,8 @@ class ProgressPrinter(tune.Callback):
     so a sweep whose epochs take minutes still shows it is alive and where it stands."""
 
     def __init__(self, metric: str, mode: str, total: int, max_epochs: int, heartbeat_s: float = HEARTBEAT_S):
-        self.metric, self.mode, self.total, self.max_epochs = metric, mode, total, max_epochs
+        self.objective = Objective(metric, mode)
+        self.metric, self.total, self.max_epochs = metric, total, max_epochs
         self.heartbeat_s = heartbeat_s
         self.started = self.last_said = time.monotonic()
         self.done = 0
@@ -45,18 +48,17 @@ class ProgressPrinter(tune.Callback):
 
     def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
         value = result.get(self.metric)
-        if isinstance(value, (int, float)) and (
-            self.best is None or (value > self.best if self.mode == "max" else value < self.best)
-        ):
+        if not result.get("diverged") and self.objective.better(value, self.best):
             self.best, self.best_trial = float(value), trial.trial_id
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
         self.done += 1
         result = trial.last_result or {}
         epochs = int(result.get("epoch", result.get("training_iteration", 0)))
-        how = "finished" if epochs >= self.max_epochs else "stopped early"
+        diverged = bool(result.get("diverged"))
+        how = "diverged" if diverged else "finished" if epochs >= self.max_epochs else "stopped early"
         value = result.get(self.metric)
-        shown = f"{value:.4f}" if isinstance(value, (int, float)) else "n/a"
+        shown = "diverged" if diverged else f"{value:.4f}" if is_number(value) else "n/a"
         best = f"{self.best:.4f} ({self.best_trial})" if self.best is not None else "n/a"
         self._say(
             f"{how:13s} {trial.trial_id} after {epochs} epoch(s): {self.metric}={shown}  "

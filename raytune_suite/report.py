@@ -26,6 +26,7 @@ import pandas as pd
 import yaml
 
 from raytune_suite.errors import ConfigError
+from raytune_suite.objective import Objective
 
 RESULTS_CSV = "results.csv"
 HTML_PAGE = "report.html"
@@ -61,6 +62,10 @@ class SweepData:
     trials: list[TrialData] = field(default_factory=list)
 
     @property
+    def objective(self) -> Objective:
+        return Objective(self.metric, self.mode)
+
+    @property
     def tuned(self) -> list[str]:
         """`section.name` of every tuned parameter, in the space's order."""
         return [f"{s}.{n}" for s, params in self.space.items() for n in params]
@@ -82,8 +87,8 @@ def asha_rungs(grace_period: int, reduction_factor: float, max_t: int) -> list[i
 def load_sweep(client, parent_run_id: str) -> SweepData:
     parent = client.get_run(parent_run_id)
     tags = parent.data.tags
-    metric, _, mode = tags.get("metric", "").partition(" (")
-    mode = mode.rstrip(")") or "max"
+    metric, _, old_mode = tags.get("metric", "").partition(" (")  # sweeps before the `mode` tag: "metric (mode)"
+    mode = tags.get("mode") or old_mode.rstrip(")") or "max"
     cfg = yaml.safe_load(_artifact_text(client, parent_run_id, "config.yaml"))
     space = cfg.get("space") or {}
     tune_cfg = cfg.get("tune", {})
@@ -116,14 +121,15 @@ def _artifact_text(client, run_id: str, path: str) -> str:
 
 def resolve_target(target: str, tracking_uri: str | None) -> tuple[str, str]:
     """A sweep folder (its `mlflow_runs.json`) or a parent run id -> (tracking URI, parent run id)."""
-    from raytune_suite.tracking import RUN_MAP_FILE, default_tracking_uri, load_run_map
+    from raytune_suite.runmap import RUN_MAP_FILE, RunMap
+    from raytune_suite.store import default_tracking_uri
 
     path = Path(target)
     if path.is_dir():
         if not (path / RUN_MAP_FILE).is_file():
             raise ConfigError(f"report {target}: no {RUN_MAP_FILE} in that folder; pass a sweep folder or a run id")
-        run_map = load_run_map(path)
-        return tracking_uri or run_map.get("tracking_uri") or default_tracking_uri(), run_map["parent_run_id"]
+        run_map = RunMap.load(path, what="report")
+        return tracking_uri or run_map.tracking_uri, run_map.parent_run_id
     return tracking_uri or default_tracking_uri(), target
 
 
@@ -132,14 +138,14 @@ def results_table(sweep: SweepData) -> pd.DataFrame:
     """One row per trial, best first: status, epochs trained, final and best objective, tuned config."""
     rows = []
     for t in sweep.trials:
-        values = [v for _, v in t.history if math.isfinite(v)]
-        pick = max if sweep.mode == "max" else min
-        best = pick(values) if values else float("nan")
+        best = sweep.objective.best(v for _, v in t.history)
+        best = float("nan") if best is None else best
         best_epoch = next((s for s, v in t.history if v == best), None)
         row = {
             "trial": t.trial_id,
             "status": t.status,
             "stopped_early": t.tags.get("stopped_early", ""),
+            "diverged": diverged(t),
             "epochs": int(t.history[-1][0]) if t.history else 0,
             f"final_{sweep.metric}": t.history[-1][1] if t.history else float("nan"),
             f"best_{sweep.metric}": best,
@@ -154,9 +160,15 @@ def results_table(sweep: SweepData) -> pd.DataFrame:
     table = pd.DataFrame(rows)
     if table.empty:
         return table
-    return table.sort_values(f"best_{sweep.metric}", ascending=sweep.mode == "min", na_position="last").reset_index(
+    # A diverged trial never ranks above one that did not, whatever it reached before diverging.
+    order = ["diverged", f"best_{sweep.metric}"]
+    return table.sort_values(order, ascending=[True, sweep.objective.ascending], na_position="last").reset_index(
         drop=True
     )
+
+
+def diverged(trial: TrialData) -> bool:
+    return trial.tags.get("diverged") == "true" or trial.tags.get("stopped_early") == "diverged"
 
 
 def _typed(value: str | None) -> Any:
@@ -186,19 +198,24 @@ def plot_learning_curves(sweep: SweepData, table: pd.DataFrame, path: Path) -> N
     best_trial = table["trial"].iloc[0] if not table.empty else None
     cmap = plt.get_cmap("tab20")
     for i, t in enumerate(sweep.trials):
-        if not t.history:
+        finite = [(s, v) for s, v in t.history if math.isfinite(v)]  # a diverged epoch is marked, not plotted
+        if not finite:
             continue
-        steps, values = zip(*t.history, strict=True)
+        steps, values = zip(*finite, strict=True)
         is_best = t.trial_id == best_trial
         ax.plot(steps, values, lw=3 if is_best else 1.2, color="crimson" if is_best else cmap(i % 20),
                 alpha=1 if is_best else 0.75, label=f"{t.trial_id} (best)" if is_best else None,
                 zorder=3 if is_best else 2, marker="." if len(steps) < 30 else None)  # fmt: skip
-        if t.tags.get("stopped_early"):
+        if diverged(t):
+            ax.plot(steps[-1], values[-1], "v", color="darkorange", ms=8, zorder=4)
+        elif t.tags.get("stopped_early"):
             ax.plot(steps[-1], values[-1], "x", color="black", ms=7, zorder=4)
     for k, rung in enumerate(sweep.rungs):
         ax.axvline(rung, ls=":", color="grey", lw=1)
         ax.text(rung, 1.0, f" rung {k + 1}", transform=ax.get_xaxis_transform(), va="bottom", fontsize=8)
     ax.plot([], [], "x", color="black", label="stopped early")
+    if any(diverged(t) for t in sweep.trials):
+        ax.plot([], [], "v", color="darkorange", label="diverged (last finite value)")
     if sweep.rungs:
         ax.plot([], [], ls=":", color="grey", label="ASHA rungs (epochs)")
     ax.xaxis.get_major_locator().set_params(integer=True)
@@ -233,6 +250,8 @@ def plot_parallel_coordinates(sweep: SweepData, table: pd.DataFrame, path: Path)
     plt = _pyplot()
     objective = f"best_{sweep.metric}"
     axes = [k for k in sweep.tuned if k in table and table[k].notna().any()] + [objective]
+    # A diverged trial's line stops before the objective axis, dashed grey: its value does not set the scale.
+    table = table.assign(**{objective: table[objective].where(~table["diverged"])})
     fig, ax = plt.subplots(figsize=(max(7.0, 1.15 * len(axes)), 4.5))
     scaled, ticks = {}, {}
     for key in axes:
@@ -243,6 +262,9 @@ def plot_parallel_coordinates(sweep: SweepData, table: pd.DataFrame, path: Path)
     order = scores.sort_values(ascending=sweep.mode == "max", na_position="first").index  # best drawn last
     for row in order:
         ys = [scaled[k].loc[row] for k in axes]
+        if table.loc[row, "diverged"]:
+            ax.plot(range(len(axes)), ys, color="grey", ls="--", lw=1, alpha=0.7, zorder=1)
+            continue
         best = row == table.index[0]
         ax.plot(range(len(axes)), ys, color="crimson" if best else cmap(norm(scores.loc[row])),
                 lw=3 if best else 1.3, alpha=0.9, zorder=3 if best else 2)  # fmt: skip
@@ -266,7 +288,7 @@ def importance(sweep: SweepData, table: pd.DataFrame) -> pd.Series | None:
     from sklearn.ensemble import RandomForestRegressor
 
     objective = f"best_{sweep.metric}"
-    usable = table[table[objective].notna()]
+    usable = table[table[objective].notna() & ~table["diverged"]]
     keys = [k for k in sweep.tuned if k in usable and usable[k].nunique(dropna=True) > 1]
     if len(usable) < MIN_TRIALS_FOR_IMPORTANCE or not keys:
         return None

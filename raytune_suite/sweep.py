@@ -1,17 +1,23 @@
-"""Run one sweep end to end: connect to Ray, open the MLflow parent run, fit, close every run, summarise.
+"""Run one sweep end to end: open the MLflow parent run, connect to Ray, fit, publish, close every run.
 
-Interruptions: Ctrl-C (SIGINT) and SIGTERM both make Ray Tune stop, save its experiment state and return; every
-MLflow run still open is then ended KILLED, an exception ends them FAILED. `resume=` continues such a sweep (or one
-whose driver was killed outright) from its folder with `Tuner.restore`, on the same parent and child runs.
+Exits, and what each leaves in the store:
+- completed: every run FINISHED (failed trials' runs FAILED; the parent FAILED only if every trial failed);
+- Ctrl-C / SIGTERM in any phase (start-up, fit, publishing): Ray Tune stops and saves its state, every open run is
+  ended KILLED, exit 130 with the resume command; a stop that Tune has not honoured `STOP_GRACE_S` after SIGTERM
+  is forced, as a second Ctrl-C would;
+- any exception (unwritable storage, a store that fails, a bug): every open run FAILED, exit 1;
+- SIGKILL: runs stay RUNNING, but the sweep folder (config and run map, written before Ray starts) lets
+  `--resume` continue on the same parent and child runs, with `Tuner.restore` when Ray saved its state, else as a
+  new start on the same parent.
 """
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import os
 import signal
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -19,10 +25,19 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from mlflow.entities import RunStatus
+
 from raytune_suite.config import ExperimentConfig
-from raytune_suite.errors import ConfigError, RunFailure
+from raytune_suite.errors import ConfigError, RunFailure, strip_colour
+from raytune_suite.publish import publish
+from raytune_suite.runmap import RunMap
+from raytune_suite.store import default_tracking_uri
+from raytune_suite.tuner import total_trials
 
 SWEEP_CONFIG = "sweep_config.yaml"
+# Seconds Tune gets to stop after a SIGTERM before the stop is forced: it then waits on trial actors that may never
+# answer (measured: 61 s while trials kept failing); a forced stop still resumes from Tune's last state snapshot.
+STOP_GRACE_S = 20.0
 # Quiet, private defaults; a user's explicit environment wins.
 QUIET_ENV = {
     "RAY_USAGE_STATS_ENABLED": "0",
@@ -53,24 +68,23 @@ class SweepResult:
 
 def connect_ray(
     address: str | None, *, num_cpus: int | None = None, num_gpus: int | None = None, dashboard: bool = False
-) -> bool:
-    """Join `address` (auto, ray://..., host:port) or start a private local instance; True if we started it.
+) -> None:
+    """Join `address` (auto, ray://..., host:port) or start a private local instance (unless Ray is up already).
 
     `dashboard`: multi-worker trials need it (see distributed.py); it binds to 127.0.0.1 only.
     """
     import ray
 
     if ray.is_initialized():
-        return False
+        return
     if address:
         ray.init(address=address, log_to_driver=True)
-        return False
+        return
     # "local" ignores a stale ray_current_cluster file that would make a plain init() join a dead cluster.
     ray.init(
         address="local", num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=dashboard,
         dashboard_host="127.0.0.1", log_to_driver=True,
     )  # fmt: skip
-    return True
 
 
 def storage_location(storage: str) -> str:
@@ -78,13 +92,6 @@ def storage_location(storage: str) -> str:
     if "://" in storage:
         return storage
     return str(Path(storage).expanduser().resolve())
-
-
-def _shutdown_ray(started_by_us: bool) -> None:
-    if started_by_us:
-        import ray
-
-        ray.shutdown()
 
 
 def run_sweep(
@@ -98,101 +105,129 @@ def run_sweep(
     trainable=None,
     resume: str | Path | None = None,
     register_model: str | None = None,
+    config_path: str | Path | None = None,
 ) -> SweepResult:
-    """Run (or with `resume`, continue) a sweep; `resume` is a sweep folder, or "" for this config's latest."""
+    """Run (or with `resume`, continue) a sweep; `resume` is a sweep folder, or "" for this config's latest.
+
+    Exits: returns when the sweep completed (every run FINISHED, or FAILED for failed trials); raises
+    `KeyboardInterrupt` after Ctrl-C or SIGTERM in any phase (every open run KILLED, the resume command printed);
+    any other exception ends every open run FAILED and propagates. The config and the run map are written before
+    Ray starts, so even a driver killed outright leaves a folder that `--resume` continues on the same runs.
+    """
     for key, value in QUIET_ENV.items():
         os.environ.setdefault(key, value)
     started = time.monotonic()
-
-    from mlflow import MlflowClient
-    from mlflow.entities import RunStatus
-
-    from raytune_suite import tracking
-    from raytune_suite.progress import ProgressPrinter
-    from raytune_suite.schedulers import SCHEDULERS
-    from raytune_suite.store_writer import QueuedClient
-    from raytune_suite.tuner import build_tuner, total_trials
-
     storage_path = storage_location(storage or cfg.run.storage)
     if resume is not None:
         sweep_dir = find_sweep_dir(resume, storage_path, cfg.name)
         cfg = stored_config(sweep_dir)
-        uri = tracking_uri or tracking.load_run_map(sweep_dir).get("tracking_uri")
+        uri = tracking_uri or RunMap.load(sweep_dir).tracking_uri
     else:
-        uri = tracking_uri or cfg.mlflow.tracking_uri or tracking.default_tracking_uri()
-    if address and tracking.is_local_uri(uri):
-        raise ConfigError(
-            f"mlflow.tracking_uri: {uri} is local to this machine, but trials run on a cluster; "
-            "pass --mlflow-uri http://HOST:5000 of a server every node can reach"
-        )
-    SCHEDULERS[cfg.tune.scheduler](cfg)  # config errors (pbt's) before any run exists
-
-    client = QueuedClient(MlflowClient(tracking_uri=uri))
-    track = {"track_config": cfg.tune.scheduler == "pbt"}
-    if resume is not None:
-        name, storage_path = sweep_dir.name, str(sweep_dir.parent)
-        tracker = tracking.MlflowTracker.attach(
-            client, sweep_dir, cfg.tune.metric, cfg.tune.mode, cfg.train.epochs, **track
-        )
-        experiment_id, parent = tracker.experiment_id, tracker.parent_run_id
-    else:
+        uri = tracking_uri or cfg.mlflow.tracking_uri or default_tracking_uri()
         name = cfg.run.name or f"{cfg.name}-{datetime.now():%Y%m%d-%H%M%S}"
         sweep_dir = Path(storage_path) / name
-        experiment_id = tracking.experiment_id_for(client, cfg.mlflow.experiment_name or cfg.name, uri)
-        parent = tracking.start_parent_run(client, experiment_id, cfg, name)
-        tracker = tracking.MlflowTracker(
-            client, experiment_id, parent, cfg.tune.metric, cfg.tune.mode, cfg.train.epochs,
-            run_map_path=None if "://" in storage_path else sweep_dir / tracking.RUN_MAP_FILE, **track,
-        )  # fmt: skip
-        if "://" not in storage_path:  # resuming needs the config beside Ray's state; remote storage: no resume
-            save_config(cfg, sweep_dir)
-    progress = ProgressPrinter(cfg.tune.metric, cfg.tune.mode, total_trials(cfg), cfg.train.epochs)
+    import ray
 
-    started_ray = False
-    try:
-        started_ray = connect_ray(
-            address, num_cpus=num_cpus, num_gpus=num_gpus, dashboard=cfg.tune.workers_per_trial > 1
-        )
-        kwargs = {"trainable": trainable} if trainable else {}
-        if resume is not None:
-            tuner = restore_tuner(cfg, sweep_dir, callbacks=[tracker, progress], **kwargs)
-        else:
-            tuner = build_tuner(cfg, storage_path=storage_path, name=name, callbacks=[tracker, progress], **kwargs)
-        fit_started = time.monotonic()
-        with sigterm_as_sigint():  # after ray.init, which installs a SIGTERM handler of its own
-            results = tuner.fit()
-        fit_s = time.monotonic() - fit_started
-    except KeyboardInterrupt:
-        tracker.finish(RunStatus.KILLED)
-        print_resume_hint(sweep_dir)
-        raise
-    except BaseException:
-        tracker.finish(RunStatus.FAILED)
-        print_resume_hint(sweep_dir)
-        raise
-    finally:
-        _shutdown_ray(started_ray)
-    if tracker.interrupted:  # Tune returns normally after SIGINT/SIGTERM, with trials unfinished
-        tracker.finish(RunStatus.KILLED)
-        print_resume_hint(sweep_dir)
-        raise KeyboardInterrupt
-
-    failed = len(results.errors)
-    status = RunStatus.FINISHED if failed < len(results) else RunStatus.FAILED
-    tracker.abort_open_runs(RunStatus.KILLED)
-    best = tracker.record_best(complete=True)
-    publish(tracker, cfg, sweep_dir, best, register_model)
-    tracker.end_parent(status)
+    hint = ResumeHint(sweep_dir, config_path)
+    tracker = None
+    ray_was_up = ray.is_initialized()
+    with sigterm_as_sigint() as reinstall_sigterm:
+        try:
+            tracker = open_tracker(cfg, uri, sweep_dir, resume is not None)
+            connect_ray(address, num_cpus=num_cpus, num_gpus=num_gpus, dashboard=cfg.tune.workers_per_trial > 1)
+            reinstall_sigterm()  # ray.init installs a SIGTERM handler of its own
+            tuner = make_tuner(cfg, sweep_dir, tracker, trainable, resume is not None)
+            fit_started = time.monotonic()
+            with stop_deadline():
+                results = tuner.fit()
+            fit_s = time.monotonic() - fit_started
+            if tracker.interrupted or len(results) < total_trials(cfg):  # Tune returns normally after SIGINT
+                raise KeyboardInterrupt
+            failed = len(results.errors)
+            status = RunStatus.FINISHED if failed < len(results) else RunStatus.FAILED
+            best = tracker.close_trials(RunStatus.KILLED)  # any run still open was never ended by Tune
+            publish(tracker, cfg, sweep_dir, best, register_model)
+            tracker.end_parent(status)
+        except KeyboardInterrupt:
+            end_runs(tracker, RunStatus.KILLED)
+            hint.say()
+            raise
+        except BaseException:
+            end_runs(tracker, RunStatus.FAILED)
+            hint.say()
+            raise
+        finally:
+            if not ray_was_up and ray.is_initialized():  # also a ray.init that a signal cut short
+                ray.shutdown()
     outcome = SweepResult(
-        name=name, tracking_uri=uri, experiment_id=experiment_id, parent_run_id=parent,
-        storage_path=f"{storage_path.rstrip('/')}/{name}",
+        name=sweep_dir.name, tracking_uri=uri, experiment_id=tracker.experiment_id,
+        parent_run_id=tracker.parent_run_id, storage_path=str(sweep_dir),
         best_trial=best[0] if best else None, best_value=best[1].best if best else None,
         best_epoch=best[1].best_epoch if best else 0, best_config=best[1].best_config if best else {},
         trials=len(results), failed=failed, wall_s=time.monotonic() - started, fit_s=fit_s,
     )  # fmt: skip
     if failed == len(results):
-        raise RunFailure(f"all {failed} trials failed; first error: {results.errors[0]}")
+        raise RunFailure(f"all {failed} trials failed; first error: {strip_colour(str(results.errors[0]))}")
+    if tracker.write_errors:
+        raise RunFailure(f"{len(tracker.write_errors)} MLflow write(s) failed; first: {tracker.write_errors[0]}")
     return outcome
+
+
+def open_tracker(cfg: ExperimentConfig, uri: str, sweep_dir: Path, resume: bool):
+    """The MLflow side of a sweep: a new parent run, its config and run map saved beside Ray's state; or, to
+    resume, the parent and child runs the sweep folder names."""
+    from raytune_suite import tracking
+    from raytune_suite.store import open_sweep_store
+
+    track = {"track_config": cfg.tune.scheduler == "pbt"}
+    objective = (cfg.tune.metric, cfg.tune.mode, cfg.train.epochs)
+    if resume:
+        client, _ = open_sweep_store(uri, None)
+        return tracking.MlflowTracker.attach(client, sweep_dir, *objective, **track)
+    client, experiment_id = open_sweep_store(uri, cfg.mlflow.experiment_name or cfg.name)
+    parent = tracking.start_parent_run(client, experiment_id, cfg, sweep_dir.name)
+    remote = "://" in str(sweep_dir)
+    tracker = tracking.MlflowTracker(
+        client, experiment_id, parent, *objective, sweep_dir=None if remote else sweep_dir, **track
+    )
+    try:
+        if not remote:  # resuming needs the config beside Ray's state
+            save_config(cfg, sweep_dir)
+            tracker.save_run_map()
+    except OSError as exc:
+        tracker.finish(RunStatus.FAILED)
+        raise RunFailure(
+            f"run.storage: cannot write {sweep_dir} ({exc.strerror or exc}); free space or fix the path"
+        ) from None
+    return tracker
+
+
+def make_tuner(cfg: ExperimentConfig, sweep_dir: Path, tracker, trainable, resume: bool):
+    """A new Tuner, or the restored one when Ray saved the sweep's state (a driver killed before that: a new
+    Tuner on the same folder and runs)."""
+    from raytune_suite.progress import ProgressPrinter
+    from raytune_suite.tuner import build_tuner, restore_tuner
+
+    progress = ProgressPrinter(cfg.tune.metric, cfg.tune.mode, total_trials(cfg), cfg.train.epochs)
+    callbacks = [tracker, progress]
+    if resume and (sweep_dir / "tuner.pkl").is_file():
+        return restore_tuner(cfg, sweep_dir, callbacks=callbacks, trainable=trainable)
+    if resume:
+        print(f"note: {sweep_dir} holds no Ray state (its driver stopped before the first trial); "
+              "starting the sweep on the same MLflow parent run", file=sys.stderr)  # fmt: skip
+    return build_tuner(
+        cfg, storage_path=str(sweep_dir.parent), name=sweep_dir.name, callbacks=callbacks, trainable=trainable
+    )
+
+
+def end_runs(tracker, status: int) -> None:
+    """On the way out of a failed or interrupted sweep: end every open run; never mask the original exit."""
+    if tracker is None:
+        return
+    try:
+        tracker.finish(status)
+    except BaseException as exc:
+        print(f"warning: could not end every MLflow run: {type(exc).__name__}: {exc}", file=sys.stderr)
 
 
 # -- resume ----------------------------------------------------------------------------------------------------
@@ -217,43 +252,35 @@ def stored_config(sweep_dir: Path) -> ExperimentConfig:
 
 def find_sweep_dir(resume: str | Path, storage_path: str, config_name: str) -> Path:
     """`resume` itself, or (empty) the newest sweep of this config under the storage folder."""
-    from raytune_suite.tracking import RUN_MAP_FILE
-
     if str(resume):
         path = Path(resume).resolve()
-        if not (path / "tuner.pkl").is_file():
-            raise ConfigError(f"--resume {resume}: not a sweep folder (no tuner.pkl); pass the folder `run` printed")
+        if not RunMap.exists(path):
+            raise ConfigError(f"--resume {resume}: not a sweep folder (no {RunMap.path(path).name}); "
+                              "pass the folder `run` printed")  # fmt: skip
         return path
-    candidates = sorted(Path(storage_path).glob(f"{config_name}*/{RUN_MAP_FILE}"), key=lambda p: p.stat().st_mtime)
+    candidates = sorted(Path(storage_path).glob(f"{config_name}*/{RunMap.path(Path()).name}"),
+                        key=lambda p: p.stat().st_mtime)  # fmt: skip
     if not candidates:
         raise ConfigError(f"--resume: no sweep of {config_name} under {storage_path}; pass its folder: --resume DIR")
     return candidates[-1].parent
 
 
-def restore_tuner(cfg: ExperimentConfig, sweep_dir: Path, *, callbacks: list, trainable=None):
-    """`Tuner.restore` with errored trials resumed from their checkpoints, and today's callbacks.
+@dataclass
+class ResumeHint:
+    """The command that continues an interrupted or failed sweep, printed on the way out."""
 
-    Ray pickles the RunConfig (callbacks included) into tuner.pkl at the start of a sweep; the restored copies
-    would be stale objects this driver cannot see, so they are replaced by the live ones.
-    """
-    from ray import tune
+    sweep_dir: Path
+    config_path: str | Path | None
 
-    from raytune_suite.trainable import train_trial
-
-    resources = {"cpu": cfg.tune.resources.cpu, "gpu": cfg.tune.resources.gpu}
-    tuner = tune.Tuner.restore(
-        str(sweep_dir), trainable=tune.with_resources(trainable or train_trial, resources), resume_errored=True
-    )
-    if tuner._local_tuner is None:  # Ray Client (ray://) keeps the tuner on the cluster, out of reach
-        raise ConfigError("--resume: run the driver on the cluster (--address auto or ray job submit), not via ray://")
-    tuner._local_tuner.get_run_config().callbacks = list(callbacks)
-    return tuner
+    def say(self) -> None:
+        if RunMap.exists(self.sweep_dir):
+            config = self.config_path or "EXPERIMENT.yaml"
+            print(f"sweep state saved; continue it with: raytune-suite run {config} --resume {self.sweep_dir}",
+                  file=sys.stderr)  # fmt: skip
 
 
-def print_resume_hint(sweep_dir: Path) -> None:
-    if (sweep_dir / "tuner.pkl").is_file():
-        print(f"sweep state saved; continue it with: raytune-suite run EXPERIMENT.yaml --resume {sweep_dir}",
-              file=sys.stderr)  # fmt: skip
+# -- signals ---------------------------------------------------------------------------------------------------
+_on_stop_request: list = []  # what to do when a SIGTERM asks the sweep to stop (arm the deadline of a running fit)
 
 
 def as_sigint(signum, frame) -> None:
@@ -261,6 +288,8 @@ def as_sigint(signum, frame) -> None:
 
     Calling it directly, not re-raising SIGINT: a process started in the background inherits SIGINT ignored.
     """
+    for react in list(_on_stop_request):
+        react()
     handler = signal.getsignal(signal.SIGINT)
     if not callable(handler):
         raise KeyboardInterrupt
@@ -269,37 +298,33 @@ def as_sigint(signum, frame) -> None:
 
 @contextlib.contextmanager
 def sigterm_as_sigint():
-    """Treat SIGTERM (a scheduler, `kill`, a container stop) like Ctrl-C: Tune stops and saves its state."""
+    """Treat SIGTERM (a scheduler, `kill`, a container stop) like Ctrl-C: Tune stops and saves its state.
+
+    Yields a function that installs the handler again (after `ray.init`, which installs its own)."""
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield lambda: None
         return
     previous = signal.signal(signal.SIGTERM, as_sigint)
     try:
-        yield
+        yield lambda: signal.signal(signal.SIGTERM, as_sigint)
     finally:
         signal.signal(signal.SIGTERM, previous)
 
 
-# -- results ---------------------------------------------------------------------------------------------------
-def publish(tracker, cfg: ExperimentConfig, sweep_dir: Path, best, register_model: str | None) -> None:
-    """Report artifacts on the parent run, the best trial's model on its run. A failure here warns only:
-    the sweep's records and exit status matter more than a plot."""
-    from raytune_suite import report, tracking
+@contextlib.contextmanager
+def stop_deadline(grace_s: float = STOP_GRACE_S):
+    """While Tune's `fit` runs: once a SIGTERM asked it to stop, give it `grace_s`, then interrupt the main thread
+    as a second Ctrl-C would (Tune has by then put the default SIGINT handler back: KeyboardInterrupt)."""
+    timer = threading.Timer(grace_s, _thread.interrupt_main)
+    timer.daemon = True
 
+    def arm() -> None:
+        if not timer.is_alive() and not timer.finished.is_set():
+            timer.start()
+
+    _on_stop_request.append(arm)
     try:
-        with tempfile.TemporaryDirectory() as tmp:
-            sweep = report.load_sweep(tracker.client, tracker.parent_run_id)
-            report.write_report(sweep, Path(tmp))
-            tracker.client.log_artifacts(tracker.parent_run_id, tmp)
-    except Exception as exc:
-        print(f"warning: report artifacts not logged: {type(exc).__name__}: {exc}", file=sys.stderr)
-    if best is None:
-        return
-    trial_id, record = best
-    trial_dir = sweep_dir / f"trial_{trial_id}"
-    try:
-        uri = tracking.log_best_model(tracker.client, record.run_id, cfg, trial_dir, record.config, register_model)
-        if uri is None:
-            print(f"warning: best model not logged: no checkpoint under {trial_dir}", file=sys.stderr)
-    except Exception as exc:
-        print(f"warning: best model not logged: {type(exc).__name__}: {exc}", file=sys.stderr)
+        yield
+    finally:
+        _on_stop_request.remove(arm)
+        timer.cancel()

@@ -8,25 +8,29 @@ So only the driver needs to reach the tracking store: a local SQLite file on one
 Ray's own `MLflowLoggerCallback` makes flat runs with no parent and logs Tune's bookkeeping as metrics; this one
 nests trials under the sweep, logs only what the trainable reported, and ends every run with its true status.
 
-Resuming: the trial -> run-id map (`mlflow_runs.json` in the sweep's folder) lets `MlflowTracker.attach` pick up
-the same parent and child runs after the driver died. A resumed trial replays epochs from its last checkpoint,
-which may be older than what MLflow already holds: steps at or below a run's last logged step are skipped, so
-every run's history stays 1..n without duplicates.
+Resuming: the trial -> run-id map (`RunMap`, `mlflow_runs.json` in the sweep's folder) lets
+`MlflowTracker.attach` pick up the same parent and child runs after the driver died. A resumed trial replays
+epochs from its last checkpoint, which may be older than what MLflow already holds: steps at or below a run's last
+logged step are skipped, so every run's history stays 1..n without duplicates.
 
 Schedulers that change a trial's config (PBT) cannot rewrite params (MLflow refuses: ray#20473). Each change starts
 a generation: the changed values are logged as new params `gen<k>.<section>.<name>` and the tag `generation`; with
 `track_config`, every epoch also logs the numeric tuned values as metrics `config/<section>.<name>`: the values
 that epoch trained with, read from the result itself (Tune adds the trainable's config to every result).
+
+Every run ends with its true status: FINISHED only for a completed sweep, KILLED for an interruption, FAILED for
+an error (`finish`). Runs are ended before anything waits on the store, and ended again without the write queue
+if a queued write failed. A diverged trial (`diverged` in its results) has its objective logged as NaN, is tagged
+`stopped_early=diverged` and never becomes the best trial. A failed trial's run carries `error_type`,
+`error_message` and `attempts` tags and its traceback as `error.txt`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import json
 import math
-import os
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,42 +43,19 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 from ray import tune
 
 from raytune_suite.config import ExperimentConfig
-from raytune_suite.errors import ConfigError
+from raytune_suite.errors import strip_colour
+from raytune_suite.objective import Objective, is_number
+from raytune_suite.runmap import RunMap
 from raytune_suite.space import SECTIONS, resolve_trial_config
 
-DEFAULT_DB = "mlflow.db"
-RUN_MAP_FILE = "mlflow_runs.json"
 # What Tune adds to every result; everything else in a result is what the trainable reported.
 TUNE_BOOKKEEPING = {
     "training_iteration", "time_total_s", "time_this_iter_s", "time_since_restore", "iterations_since_restore",
     "timestamp", "pid", "done", "episodes_total", "timesteps_total", "timesteps_since_restore",
     "episodes_this_iter", "timesteps_this_iter", "should_checkpoint",
 }  # fmt: skip
-
-
-def default_tracking_uri() -> str:
-    """$MLFLOW_TRACKING_URI, else a SQLite file in the working directory (the file store is refused by MLflow 3)."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path.cwd() / DEFAULT_DB}"
-
-
-def is_local_uri(uri: str) -> bool:
-    return uri.startswith(("sqlite:", "file:")) or "://" not in uri
-
-
-def experiment_id_for(client: MlflowClient, name: str, tracking_uri: str) -> str:
-    """Get or create the MLflow experiment; a local store keeps artifacts beside the database, by absolute path.
-
-    A SQLite store's default artifact root is ./mlruns relative to whatever the cwd is when runs log, which
-    inside a Ray job's working_dir vanishes with the job.
-    """
-    existing = client.get_experiment_by_name(name)
-    if existing is not None:
-        return existing.experiment_id
-    location = None
-    if tracking_uri.startswith("sqlite:"):
-        db = Path(tracking_uri.removeprefix("sqlite:///"))
-        location = (db.parent / "mlartifacts").resolve().as_uri()
-    return client.create_experiment(name, artifact_location=location)
+# MLflow caps a tag value at 8,000 characters; the full traceback goes to the run's error.txt artifact.
+TAG_LIMIT = 5000
 
 
 def flatten(sections: dict[str, dict[str, Any]]) -> dict[str, str]:
@@ -104,7 +85,8 @@ def start_parent_run(client: MlflowClient, experiment_id: str, cfg: ExperimentCo
         "experiment": cfg.experiment,
         "searcher": cfg.tune.search,
         "scheduler": cfg.tune.scheduler,
-        "metric": f"{cfg.tune.metric} ({cfg.tune.mode})",
+        "metric": cfg.tune.metric,
+        "mode": cfg.tune.mode,
     }
     if commit := git_commit():
         tags["git_commit"] = commit
@@ -129,18 +111,29 @@ class TrialRecord:
     last_step: int = 0
     generation: int = 0
     nodes: list[str] = field(default_factory=list)
+    diverged: bool = False
 
 
-def load_run_map(sweep_dir: Path) -> dict[str, Any]:
-    """The persisted map of a sweep folder; a one-line error if the folder holds none."""
-    path = Path(sweep_dir) / RUN_MAP_FILE
-    if not path.is_file():
-        raise ConfigError(f"--resume {sweep_dir}: no {RUN_MAP_FILE} there; pass the sweep folder `run` printed")
-    return json.loads(path.read_text())
+def trial_error(trial) -> tuple[str, str, str]:
+    """(exception type, message, full traceback text) of a failed trial, colour codes removed.
 
-
-def _numeric(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    Ray wraps a trial's exception in a `RayTaskError` whose `cause` is the user's exception; the text file Ray
+    writes beside the trial holds the traceback of every attempt.
+    """
+    text = ""
+    try:
+        text = trial.get_error() or ""
+        error = trial.get_pickled_error()
+    except Exception:  # an unreadable or unpicklable error must not break the sweep's records
+        error = None
+    cause = getattr(error, "cause", None) or error
+    if cause is None:
+        lines = [line for line in strip_colour(text).strip().splitlines() if line.strip()]
+        last = lines[-1] if lines else "unknown error"
+        kind, _, message = last.partition(": ")
+        return kind.strip() or "Error", message.strip(), strip_colour(text)
+    message = str(cause).strip().splitlines()
+    return type(cause).__name__, strip_colour(message[-1] if message else ""), strip_colour(text)
 
 
 class MlflowTracker(tune.Callback):
@@ -151,7 +144,7 @@ class MlflowTracker(tune.Callback):
         experiment_id / parent_run_id: where child runs go.
         metric / mode: the sweep's objective, to track each trial's best value.
         max_epochs: epochs a trial trains unless the scheduler stops it.
-        run_map_path: JSON file mapping trial id -> run id, kept in the sweep's storage for resuming.
+        sweep_dir: the sweep's local folder, where the run map is kept for resuming (None: not kept).
         track_config: log numeric tuned values as `config/*` metrics every epoch (schedulers that mutate configs).
     """
 
@@ -163,14 +156,15 @@ class MlflowTracker(tune.Callback):
         metric: str,
         mode: str,
         max_epochs: int,
-        run_map_path: Path | None = None,
+        sweep_dir: Path | None = None,
         track_config: bool = False,
     ):
         self.client = client
         self.experiment_id = experiment_id
         self.parent_run_id = parent_run_id
+        self.objective = Objective(metric, mode)
         self.metric, self.mode, self.max_epochs = metric, mode, max_epochs
-        self.run_map_path = run_map_path
+        self.sweep_dir = sweep_dir
         self.track_config = track_config
         self.records: dict[str, TrialRecord] = {}
         self.open_runs: set[str] = set()
@@ -178,6 +172,8 @@ class MlflowTracker(tune.Callback):
         self.orphans: list[str] = []
         self.resumes = 0
         self.active: set[str] = set()  # trials running in this session (started, restored or reporting)
+        self.write_errors: list[str] = []
+        self.parent_status: str | None = None  # set once the parent run is ended
 
     @classmethod
     def attach(cls, client: MlflowClient, sweep_dir: Path, metric: str, mode: str, max_epochs: int, **kw):
@@ -186,31 +182,32 @@ class MlflowTracker(tune.Callback):
         Each run's last logged step comes from the store; epochs Ray recorded in the trial's result.json but the
         store never got (the driver died with async batches queued) are logged now, so histories stay contiguous.
         """
-        run_map = load_run_map(sweep_dir)
-        parent_id = run_map["parent_run_id"]
+        run_map = RunMap.load(sweep_dir)
+        parent_id = run_map.parent_run_id
         experiment_id = client.get_run(parent_id).info.experiment_id
-        tracker = cls(client, experiment_id, parent_id, metric, mode, max_epochs,
-                      run_map_path=Path(sweep_dir) / RUN_MAP_FILE, **kw)  # fmt: skip
-        configs = run_map.get("configs", {})
+        tracker = cls(client, experiment_id, parent_id, metric, mode, max_epochs, sweep_dir=Path(sweep_dir), **kw)
         # A driver killed between creating a child run and saving the map leaves a run only the store knows.
-        trial_runs = dict(run_map["trials"])
+        trial_runs = dict(run_map.trials)
         for run in client.search_runs(
             [experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent_id}'", max_results=10000
         ):
             trial_runs.setdefault(run.data.tags.get("trial_id", run.info.run_name), run.info.run_id)
         for trial_id, run_id in trial_runs.items():
-            record = TrialRecord(run_id, config=configs.get(trial_id, {}))
+            record = TrialRecord(run_id, config=run_map.configs.get(trial_id, {}))
             record.best_config = record.config
+            run = client.get_run(run_id)
+            tags = run.data.tags
+            record.diverged = tags.get("diverged") == "true" or tags.get("stopped_early") == "diverged"
             for m in client.get_metric_history(run_id, metric):
                 tracker._observe(record, m.step, m.value)
             tracker._backfill(record, Path(sweep_dir) / f"trial_{trial_id}" / "result.json")
             tracker.records[trial_id] = record
-            if client.get_run(run_id).info.status == "RUNNING":
+            if run.info.status == "RUNNING":
                 tracker.open_runs.add(run_id)
         client.update_run(parent_id, "RUNNING")
-        tracker.resumes = int(run_map.get("resumes", 0)) + 1
+        tracker.resumes = run_map.resumes + 1
         client.set_tag(parent_id, "resumes", str(tracker.resumes))
-        tracker._save_run_map()
+        tracker.save_run_map()
         return tracker
 
     # -- Tune callback hooks ------------------------------------------------------------------------------
@@ -229,7 +226,7 @@ class MlflowTracker(tune.Callback):
         self.client.log_batch(run.info.run_id, params=params)
         self.records[trial.trial_id] = TrialRecord(run.info.run_id, config=sections, best_config=sections)
         self.open_runs.add(run.info.run_id)
-        self._save_run_map()
+        self.save_run_map()
 
     def on_trial_restore(self, iteration: int, trials: list, trial, **info) -> None:
         self.active.add(trial.trial_id)
@@ -251,22 +248,30 @@ class MlflowTracker(tune.Callback):
             self._log_result(record, epoch, result)
 
     def _log_result(self, record: TrialRecord, epoch: int, result: dict) -> None:
-        self._observe(record, epoch, result.get(self.metric))
+        metrics = trial_metrics(result, self.metric)
+        record.diverged = record.diverged or bool(result.get("diverged"))
+        self._observe(record, epoch, metrics.get(self.metric))
         now = int(time.time() * 1000)
-        metrics = [
-            Metric(key, float(v), now, epoch)
-            for key, v in result.items()
-            if key not in TUNE_BOOKKEEPING and _numeric(v)
-        ]
+        logged = [Metric(key, v, now, epoch) for key, v in metrics.items()]
         if self.track_config:
             values = flatten_values(record.config)
-            metrics += [Metric(f"config/{k}", float(v), now, epoch) for k, v in values.items() if _numeric(v)]
-        self.client.log_batch(record.run_id, metrics=metrics)
+            logged += [Metric(f"config/{k}", float(v), now, epoch) for k, v in values.items() if is_number(v)]
+        self.client.log_batch(record.run_id, metrics=logged)
 
     def on_trial_complete(self, iteration: int, trials: list, trial, **info) -> None:
         self._end_trial(trial, RunStatus.FINISHED)
 
     def on_trial_error(self, iteration: int, trials: list, trial, **info) -> None:
+        record = self.records.get(trial.trial_id)
+        if record is not None:
+            kind, message, text = trial_error(trial)
+            self.client.log_batch(record.run_id, tags=[
+                RunTag("error_type", kind),
+                RunTag("error_message", message[:TAG_LIMIT]),
+                RunTag("attempts", str(trial.num_failures)),
+            ])  # fmt: skip
+            if text:
+                self.client.log_text(record.run_id, text, "error.txt")
         self._end_trial(trial, RunStatus.FAILED)
 
     def on_experiment_end(self, trials: list, **info) -> None:
@@ -278,13 +283,13 @@ class MlflowTracker(tune.Callback):
     # -- per trial -------------------------------------------------------------------------------------------
     def _observe(self, record: TrialRecord, step: int, value: Any) -> None:
         record.epochs = record.last_step = max(record.last_step, step)
-        if _numeric(value) and self._better(value, record.best):
+        if self.objective.better(value, record.best):
             record.best, record.best_epoch, record.best_config = float(value), step, record.config
 
     def _backfill(self, record: TrialRecord, result_json: Path) -> None:
         if not result_json.is_file():
             return
-        metrics = []
+        logged = []
         for line in result_json.read_text().splitlines():
             try:
                 result = json.loads(line)
@@ -293,12 +298,13 @@ class MlflowTracker(tune.Callback):
             epoch = int(result.get("epoch", result.get("training_iteration", 0)))
             if epoch <= record.last_step:
                 continue
-            self._observe(record, epoch, result.get(self.metric))
+            metrics = trial_metrics(result, self.metric)
+            record.diverged = record.diverged or bool(result.get("diverged"))
+            self._observe(record, epoch, metrics.get(self.metric))
             now = int(time.time() * 1000)
-            metrics += [Metric(k, float(v), now, epoch) for k, v in result.items()
-                        if k not in TUNE_BOOKKEEPING and _numeric(v)]  # fmt: skip
-        for start in range(0, len(metrics), 1000):  # MLflow's batch limit
-            self.client.log_batch(record.run_id, metrics=metrics[start : start + 1000])
+            logged += [Metric(k, v, now, epoch) for k, v in metrics.items()]
+        for start in range(0, len(logged), 1000):  # MLflow's batch limit
+            self.client.log_batch(record.run_id, metrics=logged[start : start + 1000])
 
     def _note_config_change(self, record: TrialRecord, sections: dict[str, dict[str, Any]], epoch: int) -> None:
         """A scheduler changed the trial's config (PBT exploit/explore): log a new generation, never a param."""
@@ -317,7 +323,7 @@ class MlflowTracker(tune.Callback):
             params=[Param(f"gen{gen}.{k}", v) for k, v in changed.items()],
             tags=[RunTag("generation", str(gen)), RunTag(f"gen{gen}.from_epoch", str(epoch))],
         )
-        self._save_run_map()
+        self.save_run_map()
 
     def _reopen(self, record: TrialRecord) -> None:
         if record.run_id in self.open_runs:
@@ -331,11 +337,12 @@ class MlflowTracker(tune.Callback):
         record = self.records.get(trial.trial_id)
         if record is None:
             return
-        diverged = bool((trial.last_result or {}).get("diverged"))
         tags = {"status": RunStatus.to_string(status), "epochs_trained": str(record.epochs)}
         if status == RunStatus.FINISHED and record.epochs < self.max_epochs:
-            tags["stopped_early"] = "diverged" if diverged else "scheduler"
+            tags["stopped_early"] = "diverged" if record.diverged else "scheduler"
             tags["stopped_at_epoch"] = str(record.epochs)
+        if record.diverged:
+            tags["diverged"] = "true"
         if record.best is not None:
             tags[f"best_{self.metric}"] = f"{record.best:.6g}"
         self.client.log_batch(record.run_id, tags=[RunTag(k, v) for k, v in tags.items()])
@@ -357,15 +364,14 @@ class MlflowTracker(tune.Callback):
             self.open_runs.discard(record.run_id)
             self.orphans.append(trial_id)
         if self.orphans:
-            self._save_run_map()
+            self.save_run_map()
 
     # -- sweep-level -----------------------------------------------------------------------------------------
     def best_trial(self) -> tuple[str, TrialRecord] | None:
-        scored = [(tid, r) for tid, r in self.records.items() if r.best is not None]
-        if not scored:
-            return None
-        pick = max if self.mode == "max" else min
-        return pick(scored, key=lambda item: item[1].best)
+        """The trial with the best value of the objective; a trial that diverged never wins."""
+        candidates = [(tid, r) for tid, r in self.records.items() if not r.diverged]
+        found = self.objective.best_item((item, item[1].best) for item in candidates)
+        return found[0] if found else None
 
     def record_best(self, complete: bool = True) -> tuple[str, TrialRecord] | None:
         """Tag the best trial and copy it to the parent.
@@ -377,9 +383,10 @@ class MlflowTracker(tune.Callback):
         if best is None:
             return None
         trial_id, record = best
-        for other in self.records.values():  # a resumed sweep's best may differ from the interrupted one's
-            if other is not record and "best_trial" in self.client.get_run(other.run_id).data.tags:
-                self.client.delete_tag(other.run_id, "best_trial")
+        if self.resumes:  # a resumed sweep's best may differ from the interrupted one's
+            for other in self.records.values():
+                if other is not record and "best_trial" in self.client.get_run(other.run_id).data.tags:
+                    self.client.delete_tag(other.run_id, "best_trial")
         self.client.set_tag(record.run_id, "best_trial", "true")
         params = [Param(f"best.{k}", v) for k, v in flatten(record.best_config).items()] if complete else []
         self.client.log_batch(
@@ -394,24 +401,53 @@ class MlflowTracker(tune.Callback):
         )
         return best
 
-    def end_parent(self, status: int) -> None:
-        self.client.set_terminated(self.parent_run_id, RunStatus.to_string(status))
-        self._flush()
-
-    def finish(self, status: int = RunStatus.FINISHED) -> tuple[str, TrialRecord] | None:
-        """Close any run still open, copy the best trial to the parent, end the parent run."""
-        self.abort_open_runs(RunStatus.KILLED if status == RunStatus.FINISHED else status)
-        best = self.record_best(complete=status != RunStatus.KILLED and not self.interrupted)
-        self.end_parent(status)
-        return best
-
-    def abort_open_runs(self, status: int) -> None:
-        """End every child run still open (interrupted sweep): never leave a RUNNING zombie in the UI."""
-        self._flush()
+    def close_trials(self, status: int) -> tuple[str, TrialRecord] | None:
+        """End every child run still open with `status` and record the best trial (its `best.*` params only for
+        a completed sweep). Runs are ended before anything waits on the store, so a failed write never leaves
+        them RUNNING; write failures are kept in `write_errors`."""
         for run_id in list(self.open_runs):
             self.client.set_tag(run_id, "status", RunStatus.to_string(status))
             self.client.set_terminated(run_id, RunStatus.to_string(status))
-            self.open_runs.discard(run_id)
+        ended, self.open_runs = set(self.open_runs), set()
+        best = None
+        try:
+            best = self.record_best(complete=status == RunStatus.FINISHED and not self.interrupted)
+        except Exception as exc:  # a read that failed: the runs must still end
+            self.write_errors.append(f"record_best: {type(exc).__name__}: {exc}")
+        self._settle(ended, status)
+        return best
+
+    def end_parent(self, status: int) -> None:
+        """End the parent run; idempotent. If any queued write failed, the runs' ends are written once more
+        directly, so the store never keeps a run RUNNING because an earlier write failed."""
+        if self.parent_status is not None:
+            return
+        self.parent_status = RunStatus.to_string(status)
+        self.client.set_terminated(self.parent_run_id, self.parent_status)
+        self._settle({self.parent_run_id}, status)
+
+    def finish(self, status: int) -> tuple[str, TrialRecord] | None:
+        """Close every open child run (KILLED for an interrupted sweep, FAILED for an error) and end the parent."""
+        child = RunStatus.KILLED if status == RunStatus.FINISHED else status
+        best = self.close_trials(child)
+        self.end_parent(status)
+        return best
+
+    def _settle(self, run_ids: set[str], status: int) -> None:
+        """Wait for the queued writes; where any failed, end `run_ids` again without the queue."""
+        try:
+            if hasattr(self.client, "drain"):  # a QueuedClient
+                self.client.drain()
+            return
+        except Exception as exc:
+            self.write_errors.append(str(exc))
+        direct = getattr(self.client, "client", self.client)
+        for run_id in run_ids:
+            try:
+                direct.set_terminated(run_id, RunStatus.to_string(status))
+            except Exception as exc:
+                self.write_errors.append(f"set_terminated {run_id}: {exc}")
+        print(f"warning: MLflow writes failed: {self.write_errors[0]}", file=sys.stderr)
 
     def _tag_node(self, record: TrialRecord, result: dict) -> None:
         """Tags where the trial runs now (`node_id`, `hostname`, `device`, `gpu_ids`, `world_size` of a multi-worker
@@ -424,104 +460,22 @@ class MlflowTracker(tune.Callback):
         tags.update({k: str(result[k]) for k in ("hostname", "device", "gpu_ids", "world_size") if k in result})
         self.client.log_batch(record.run_id, tags=[RunTag(k, v) for k, v in tags.items()])
 
-    def _better(self, value: float, best: float | None) -> bool:
-        if not math.isfinite(value):
-            return False
-        return best is None or (value > best if self.mode == "max" else value < best)
-
-    def _flush(self) -> None:
-        if hasattr(self.client, "drain"):  # a QueuedClient: wait for the writes in flight
-            self.client.drain()
-
-    def _save_run_map(self) -> None:
-        if self.run_map_path is None:
+    def save_run_map(self) -> None:
+        if self.sweep_dir is None:
             return
-        self.run_map_path.parent.mkdir(parents=True, exist_ok=True)
-        payload = {
-            "parent_run_id": self.parent_run_id,
-            "tracking_uri": self.client.tracking_uri,
-            "resumes": self.resumes,
-            "trials": {t: r.run_id for t, r in self.records.items()},
-            "configs": {t: r.config for t, r in self.records.items()},
-        }
-        tmp = self.run_map_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(payload, indent=1))
-        tmp.replace(self.run_map_path)
+        RunMap(
+            parent_run_id=self.parent_run_id,
+            tracking_uri=self.client.tracking_uri,
+            resumes=self.resumes,
+            trials={t: r.run_id for t, r in self.records.items()},
+            configs={t: r.config for t, r in self.records.items()},
+        ).save(self.sweep_dir)
 
 
-@contextlib.contextmanager
-def fluent_tracking_uri(uri: str):
-    """Point MLflow's fluent API at `uri` for a block, then put everything back.
-
-    `mlflow.set_tracking_uri` also exports MLFLOW_TRACKING_URI, so every process started later (a trial, a test's
-    CLI) would silently log to this store.
-    """
-    from mlflow.tracking._tracking_service.utils import _use_tracking_uri
-
-    exported = os.environ.get("MLFLOW_TRACKING_URI")
-    try:
-        with _use_tracking_uri(uri):
-            yield
-    finally:
-        if exported is None:
-            os.environ.pop("MLFLOW_TRACKING_URI", None)
-        else:
-            os.environ["MLFLOW_TRACKING_URI"] = exported
-
-
-def final_checkpoint(trial_dir: Path) -> Path | None:
-    """The trial's newest `checkpoint_<n>` folder (Ray numbers them in order)."""
-    found = sorted(trial_dir.glob("checkpoint_*"), key=lambda p: int(p.name.rsplit("_", 1)[-1]))
-    return found[-1] if found else None
-
-
-def log_best_model(
-    client: MlflowClient,
-    run_id: str,
-    cfg: ExperimentConfig,
-    trial_dir: Path,
-    sections: dict[str, dict[str, Any]],
-    register_as: str | None = None,
-) -> str | None:
-    """Log the best trial's final checkpoint on its run as an MLflow PyTorch model; optionally register it.
-
-    The checkpoint holds a state_dict, not a model: the model is rebuilt from the experiment and the trial's
-    config (as the trainable builds it), and the weights are loaded into it. Returns the model URI.
-    """
-    import mlflow
-    import torch
-
-    from raytune_suite.experiments import load_experiment
-    from raytune_suite.trainable import CHECKPOINT_FILE
-
-    checkpoint = final_checkpoint(trial_dir)
-    if checkpoint is None:
-        return None
-    experiment = load_experiment(cfg.experiment)
-    data_cfg = experiment.DataConfig.model_validate(sections["data"])
-    data = experiment.load_data(data_cfg, cfg.tune.seed)
-    model = experiment.build_model(experiment.ModelConfig.model_validate(sections["model"]), data.info)
-    state = torch.load(checkpoint / CHECKPOINT_FILE, map_location="cpu", weights_only=False)
-    model.load_state_dict(state["model"])
-    model.eval()
-    status = client.get_run(run_id).info.status
-    # Reopening the ended run is how the fluent API logs to it; its own status is put back afterwards.
-    log = functools.partial(
-        mlflow.pytorch.log_model,
-        model,
-        name="model",
-        registered_model_name=register_as,
-        # Naming the requirements skips MLflow's import-tracing subprocess (seconds per model).
-        pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],
-        metadata={"checkpoint": str(checkpoint), "epoch": state["epoch"]},
-    )
-    try:
-        with fluent_tracking_uri(client.tracking_uri), mlflow.start_run(run_id=run_id):
-            try:
-                info = log(input_example=data.val_x[:2].numpy())
-            except Exception:  # torch.export (MLflow's default "pt2") fails on data-dependent shapes: pickle it
-                info = log(serialization_format="pickle")
-    finally:  # a failed upload must not leave the trial's run marked FAILED
-        client.set_terminated(run_id, status)
-    client.set_tag(run_id, "model_checkpoint_epoch", str(state["epoch"]))
-    return info.model_uri
+def trial_metrics(result: dict, metric: str) -> dict[str, float]:
+    """What the trainable reported, as MLflow metrics. A diverged epoch's objective is logged as NaN: the finite
+    stand-in the trainable reports keeps searchers and schedulers working, but it is not a measurement."""
+    metrics = {k: float(v) for k, v in result.items() if k not in TUNE_BOOKKEEPING and is_number(v)}
+    if result.get("diverged") and metric in metrics:
+        metrics[metric] = math.nan
+    return metrics

@@ -29,7 +29,8 @@ from raytune_suite.space import resolve_trial_config
 
 CHECKPOINT_FILE = "checkpoint.pt"
 EVAL_BATCH = 2048
-# A diverged trial (NaN/inf loss) reports this instead of a non-finite metric, which would poison TPE.
+# A diverged trial (NaN/inf loss) reports this for its objective instead of a non-finite value, which would poison
+# TPE and ASHA's rungs; the driver logs the objective as NaN and never lets the trial win (tracking.py).
 WORST = 1e30
 
 
@@ -226,12 +227,12 @@ def restore_checkpoint(checkpoint, model, optimizer, scheduler, gen: torch.Gener
 
 
 def finite_metrics(metrics: dict[str, float], trial: Trial) -> dict[str, float]:
-    """Replace non-finite values by the worst finite one, and flag the divergence."""
+    """Flag a divergence (any non-finite value): the objective becomes the worst finite value, for the searcher and
+    the scheduler; the other metrics keep their true non-finite values."""
     if all(math.isfinite(v) for v in metrics.values()):
         return metrics
     worst = WORST if trial.mode == "min" else -WORST
-    fixed = {k: (v if math.isfinite(v) else (worst if k == trial.metric else WORST)) for k, v in metrics.items()}
-    return {**fixed, "diverged": 1.0}
+    return {**metrics, trial.metric: worst, "diverged": 1.0}
 
 
 def train_trial(config: dict[str, Any]) -> None:

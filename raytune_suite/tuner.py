@@ -13,6 +13,7 @@ import ray
 from ray import tune
 
 from raytune_suite.config import ExperimentConfig
+from raytune_suite.errors import ConfigError
 from raytune_suite.schedulers import SCHEDULERS
 from raytune_suite.searchers import SEARCHERS
 from raytune_suite.space import build_param_space, grid_size
@@ -48,6 +49,16 @@ def trial_resources(cfg: ExperimentConfig) -> dict[str, float]:
     return {"cpu": cfg.tune.resources.cpu, "gpu": cfg.tune.resources.gpu}
 
 
+def trainable_for(cfg: ExperimentConfig, trainable: Callable[[dict], None] | None = None):
+    """The trainable every trial of this sweep runs, with the resources it reserves: decided here once, for new
+    and for resumed sweeps alike (a resumed DDP sweep must train with DDP again)."""
+    if trainable is None:
+        from raytune_suite.distributed import train_distributed
+
+        trainable = train_distributed if cfg.tune.workers_per_trial > 1 else train_trial
+    return tune.with_resources(trainable, trial_resources(cfg))
+
+
 def cluster_capacity(cfg: ExperimentConfig) -> int:
     """How many trials of this size the connected Ray cluster can run at once (at least 1)."""
     total = ray.cluster_resources()
@@ -79,13 +90,8 @@ def build_tuner(
     max_concurrent: int | None = None,
 ) -> tune.Tuner:
     concurrent = max_concurrent or cfg.tune.max_concurrent or cluster_capacity(cfg)
-    resources = trial_resources(cfg)
-    if trainable is None:
-        from raytune_suite.distributed import train_distributed
-
-        trainable = train_distributed if cfg.tune.workers_per_trial > 1 else train_trial
     return tune.Tuner(
-        tune.with_resources(trainable, resources),
+        trainable_for(cfg, trainable),
         param_space=param_space(cfg),
         tune_config=tune.TuneConfig(
             metric=cfg.tune.metric,
@@ -108,3 +114,16 @@ def build_tuner(
             verbose=0,
         ),
     )
+
+
+def restore_tuner(cfg: ExperimentConfig, sweep_dir, *, callbacks: list, trainable=None) -> tune.Tuner:
+    """`Tuner.restore` with errored trials resumed from their checkpoints, and today's callbacks.
+
+    Ray pickles the RunConfig (callbacks included) into tuner.pkl at the start of a sweep; the restored copies
+    would be stale objects this driver cannot see, so they are replaced by the live ones.
+    """
+    tuner = tune.Tuner.restore(str(sweep_dir), trainable=trainable_for(cfg, trainable), resume_errored=True)
+    if tuner._local_tuner is None:  # Ray Client (ray://) keeps the tuner on the cluster, out of reach
+        raise ConfigError("--resume: run the driver on the cluster (--address auto or ray job submit), not via ray://")
+    tuner._local_tuner.get_run_config().callbacks = list(callbacks)
+    return tuner

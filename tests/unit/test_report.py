@@ -9,7 +9,7 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
 
-from raytune_suite import report, tracking
+from raytune_suite import report, store, tracking
 from raytune_suite.config import load_config
 
 # (lr, channels, val_accuracy per epoch); two trials stopped by ASHA at its first rung.
@@ -28,7 +28,7 @@ def recorded_sweep(tmp_path, mnist_yaml):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     client = MlflowClient(uri)
     cfg = load_config(mnist_yaml, ["train.epochs=4"])
-    experiment_id = tracking.experiment_id_for(client, "report-test", uri)
+    experiment_id = store.experiment_id_for(client, "report-test", uri)
     parent = tracking.start_parent_run(client, experiment_id, cfg, "sweep-a")
     for i, (lr, channels, curve) in enumerate(TRIALS):
         run = client.create_run(

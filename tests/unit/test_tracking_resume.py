@@ -6,8 +6,9 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.entities import Metric
 
-from raytune_suite import tracking
+from raytune_suite import store, tracking
 from raytune_suite.errors import ConfigError
+from raytune_suite.runmap import RUN_MAP_FILE, RunMap
 
 
 @pytest.fixture
@@ -15,7 +16,7 @@ def killed_sweep(tmp_path):
     """A parent and two child runs as a SIGKILLed driver leaves them: RUNNING, MLflow behind Ray's result.json."""
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     client = MlflowClient(uri)
-    experiment_id = tracking.experiment_id_for(client, "resume-test", uri)
+    experiment_id = store.experiment_id_for(client, "resume-test", uri)
     parent = client.create_run(experiment_id, run_name="sweep").info.run_id
     runs = {}
     for trial_id in ("aaaa", "bbbb"):
@@ -27,7 +28,7 @@ def killed_sweep(tmp_path):
     results = [json.dumps({"epoch": e, "val_accuracy": 0.1 * e, "training_iteration": e}) for e in (1, 2, 3, 4)]
     (sweep_dir / "trial_aaaa" / "result.json").write_text("\n".join(results) + '\n{"epoch": 5, "val_')  # cut short
     run_map = {"parent_run_id": parent, "tracking_uri": uri, "trials": runs, "configs": {}}
-    (sweep_dir / tracking.RUN_MAP_FILE).write_text(json.dumps(run_map))
+    (sweep_dir / RUN_MAP_FILE).write_text(json.dumps(run_map))
     return client, sweep_dir, parent, runs
 
 
@@ -42,7 +43,7 @@ def test_attach_backfills_what_ray_recorded_and_reopens_the_parent(killed_sweep)
     assert tracker.open_runs == set(runs.values())  # still RUNNING: resumed trials reopen them, the rest get KILLED
     assert client.get_run(parent).info.status == "RUNNING"
     assert client.get_run(parent).data.tags["resumes"] == "1"
-    assert json.loads((sweep_dir / tracking.RUN_MAP_FILE).read_text())["resumes"] == 1
+    assert json.loads((sweep_dir / RUN_MAP_FILE).read_text())["resumes"] == 1
 
 
 def test_runs_of_trials_the_restored_experiment_forgot_are_deleted(killed_sweep):
@@ -52,9 +53,9 @@ def test_runs_of_trials_the_restored_experiment_forgot_are_deleted(killed_sweep)
     tracker._drop_orphans(known={"aaaa"})
     assert tracker.orphans == ["bbbb"] and set(tracker.records) == {"aaaa"}
     assert client.get_run(runs["bbbb"]).info.lifecycle_stage == "deleted"
-    assert json.loads((sweep_dir / tracking.RUN_MAP_FILE).read_text())["trials"] == {"aaaa": runs["aaaa"]}
+    assert json.loads((sweep_dir / RUN_MAP_FILE).read_text())["trials"] == {"aaaa": runs["aaaa"]}
 
 
 def test_resuming_a_folder_without_a_run_map_names_the_fix(tmp_path):
     with pytest.raises(ConfigError, match=r"no mlflow_runs\.json there"):
-        tracking.load_run_map(tmp_path)
+        RunMap.load(tmp_path)

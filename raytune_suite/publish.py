@@ -1,0 +1,108 @@
+"""What a finished sweep publishes: the report's artifacts on the parent run, the best trial's model on its run.
+
+Both run after the last trial ended and before the parent run is ended; a failure here warns and never changes
+the sweep's status: its records and exit code matter more than a plot or a model file.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from mlflow import MlflowClient
+
+from raytune_suite.config import ExperimentConfig
+from raytune_suite.store import fluent_tracking_uri
+
+
+def publish(tracker, cfg: ExperimentConfig, sweep_dir: Path, best, register_model: str | None) -> None:
+    """Report artifacts on the parent run, the best trial's model on its run; warnings only."""
+    from raytune_suite import report
+
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            sweep = report.load_sweep(tracker.client, tracker.parent_run_id)
+            report.write_report(sweep, Path(tmp))
+            tracker.client.log_artifacts(tracker.parent_run_id, tmp)
+    except Exception as exc:
+        print(f"warning: report artifacts not logged: {type(exc).__name__}: {exc}", file=sys.stderr)
+    if best is None:
+        return
+    trial_id, record = best
+    trial_dir = sweep_dir / f"trial_{trial_id}"
+    try:
+        uri = log_best_model(tracker.client, record.run_id, cfg, trial_dir, record.config, register_model)
+        if uri is None:
+            print(f"warning: best model not logged: no checkpoint under {trial_dir}", file=sys.stderr)
+    except Exception as exc:
+        print(f"warning: best model not logged: {type(exc).__name__}: {exc}", file=sys.stderr)
+
+
+def final_checkpoint(trial_dir: Path) -> Path | None:
+    """The trial's newest `checkpoint_<n>` folder (Ray numbers them in order)."""
+    found = sorted(trial_dir.glob("checkpoint_*"), key=lambda p: int(p.name.rsplit("_", 1)[-1]))
+    return found[-1] if found else None
+
+
+def all_finite(state_dict: dict) -> bool:
+    """No NaN or inf in any floating-point tensor: a model that diverged is not worth publishing."""
+    import torch
+
+    return all(bool(torch.isfinite(t).all()) for t in state_dict.values() if t.is_floating_point())
+
+
+def log_best_model(
+    client: MlflowClient,
+    run_id: str,
+    cfg: ExperimentConfig,
+    trial_dir: Path,
+    sections: dict[str, dict[str, Any]],
+    register_as: str | None = None,
+) -> str | None:
+    """Log the best trial's final checkpoint on its run as an MLflow PyTorch model; optionally register it.
+
+    The checkpoint holds a state_dict, not a model: the model is rebuilt from the experiment and the trial's
+    config (as the trainable builds it), and the weights are loaded into it. Returns the model URI.
+    """
+    import mlflow
+    import torch
+
+    from raytune_suite.experiments import load_experiment
+    from raytune_suite.trainable import CHECKPOINT_FILE
+
+    checkpoint = final_checkpoint(trial_dir)
+    if checkpoint is None:
+        return None
+    state = torch.load(checkpoint / CHECKPOINT_FILE, map_location="cpu", weights_only=False)
+    if not all_finite(state["model"]):
+        raise ValueError(f"the weights in {checkpoint} are not finite (the trial diverged after its best epoch)")
+    experiment = load_experiment(cfg.experiment)
+    data_cfg = experiment.DataConfig.model_validate(sections["data"])
+    data = experiment.load_data(data_cfg, cfg.tune.seed)
+    model = experiment.build_model(experiment.ModelConfig.model_validate(sections["model"]), data.info)
+    model.load_state_dict(state["model"])
+    model.eval()
+    status = client.get_run(run_id).info.status
+    # Reopening the ended run is how the fluent API logs to it; its own status is put back afterwards.
+    log = functools.partial(
+        mlflow.pytorch.log_model,
+        model,
+        name="model",
+        registered_model_name=register_as,
+        # Naming the requirements skips MLflow's import-tracing subprocess (seconds per model).
+        pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],
+        metadata={"checkpoint": str(checkpoint), "epoch": state["epoch"]},
+    )
+    try:
+        with fluent_tracking_uri(client.tracking_uri), mlflow.start_run(run_id=run_id):
+            try:
+                info = log(input_example=data.val_x[:2].numpy())
+            except Exception:  # torch.export (MLflow's default "pt2") fails on data-dependent shapes: pickle it
+                info = log(serialization_format="pickle")
+    finally:  # a failed upload must not leave the trial's run marked FAILED
+        client.set_terminated(run_id, status)
+    client.set_tag(run_id, "model_checkpoint_epoch", str(state["epoch"]))
+    return info.model_uri

@@ -1,0 +1,70 @@
+"""`RunMap`: the sweep folder's record of which MLflow runs belong to it (`mlflow_runs.json`).
+
+One writer (the tracker, on the driver) and three readers (`--resume`, `report`, the tracker re-attaching). It is
+written before Ray starts, so a driver killed at any moment leaves a folder that `--resume` can continue, and
+replaced atomically (write a temporary file, then rename), so a reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from raytune_suite.errors import ConfigError
+
+RUN_MAP_FILE = "mlflow_runs.json"
+
+
+@dataclass
+class RunMap:
+    """Args:
+    parent_run_id: the sweep's parent run.
+    tracking_uri: the store that holds it.
+    resumes: how many times the sweep was resumed.
+    trials: trial id -> child run id.
+    configs: trial id -> the trial's sampled sections.
+    """
+
+    parent_run_id: str
+    tracking_uri: str
+    resumes: int = 0
+    trials: dict[str, str] = field(default_factory=dict)
+    configs: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @staticmethod
+    def path(sweep_dir: Path) -> Path:
+        return Path(sweep_dir) / RUN_MAP_FILE
+
+    @classmethod
+    def exists(cls, sweep_dir: Path) -> bool:
+        return cls.path(sweep_dir).is_file()
+
+    @classmethod
+    def load(cls, sweep_dir: Path, what: str = "--resume") -> RunMap:
+        """The map of a sweep folder; a one-line `ConfigError` (prefixed with `what`) if it is missing or corrupt."""
+        path = cls.path(sweep_dir)
+        if not path.is_file():
+            raise ConfigError(f"{what} {sweep_dir}: no {RUN_MAP_FILE} there; pass the sweep folder `run` printed")
+        try:
+            raw = json.loads(path.read_text())
+            return cls(
+                parent_run_id=str(raw["parent_run_id"]),
+                tracking_uri=str(raw["tracking_uri"]),
+                resumes=int(raw.get("resumes", 0)),
+                trials=dict(raw.get("trials", {})),
+                configs=dict(raw.get("configs", {})),
+            )
+        except (ValueError, KeyError, TypeError, OSError) as exc:
+            raise ConfigError(
+                f"{what} {sweep_dir}: {RUN_MAP_FILE} is unreadable ({type(exc).__name__}: {exc}); "
+                "pass the parent run id instead"
+            ) from None
+
+    def save(self, sweep_dir: Path) -> None:
+        path = self.path(sweep_dir)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(self), indent=1))
+        tmp.replace(path)

@@ -1,0 +1,104 @@
+"""Access to the MLflow tracking store: which store, opening it safely, the sweep's experiment.
+
+Opening a new SQLite store creates its schema (MLflow runs its Alembic migrations on first use). Two sweeps that
+start at once in a fresh folder would both migrate the same file, and one of them crashes; so the first open of a
+local store, and the get-or-create of its experiment, run under an exclusive file lock beside the database.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+from pathlib import Path
+
+from mlflow import MlflowClient
+
+from raytune_suite.store_writer import QueuedClient
+
+DEFAULT_DB = "mlflow.db"
+
+
+def default_tracking_uri() -> str:
+    """$MLFLOW_TRACKING_URI, else a SQLite file in the working directory (the file store is refused by MLflow 3)."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path.cwd() / DEFAULT_DB}"
+
+
+def is_local_uri(uri: str) -> bool:
+    return uri.startswith(("sqlite:", "file:")) or "://" not in uri
+
+
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a `sqlite:///` URI, None for any other store."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    return Path(uri.removeprefix("sqlite:///"))
+
+
+@contextlib.contextmanager
+def creation_lock(uri: str):
+    """Hold an exclusive lock beside a SQLite store while it may be created; a no-op for servers."""
+    db = sqlite_path(uri)
+    if db is None:
+        yield
+        return
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with open(db.with_name(db.name + ".lock"), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def open_sweep_store(uri: str, experiment_name: str | None) -> tuple[QueuedClient, str | None]:
+    """A queued client of the store and the id of the sweep's experiment (created if needed; None without a
+    name), race-free: the first use of a new store creates its schema under the lock."""
+    with creation_lock(uri):
+        client = MlflowClient(tracking_uri=uri)
+        if experiment_name is None:
+            client.search_experiments(max_results=1)
+            return QueuedClient(client), None
+        experiment_id = experiment_id_for(client, experiment_name, uri)
+    return QueuedClient(client), experiment_id
+
+
+def experiment_id_for(client: MlflowClient, name: str, tracking_uri: str) -> str:
+    """Get or create the MLflow experiment; a local store keeps artifacts beside the database, by absolute path.
+
+    A SQLite store's default artifact root is ./mlruns relative to whatever the cwd is when runs log, which
+    inside a Ray job's working_dir vanishes with the job.
+    """
+    existing = client.get_experiment_by_name(name)
+    if existing is not None:
+        return existing.experiment_id
+    location = None
+    if (db := sqlite_path(tracking_uri)) is not None:
+        location = (db.parent / "mlartifacts").resolve().as_uri()
+    try:
+        return client.create_experiment(name, artifact_location=location)
+    except Exception:  # another driver created it between our read and our write (a server store: no lock)
+        existing = client.get_experiment_by_name(name)
+        if existing is None:
+            raise
+        return existing.experiment_id
+
+
+@contextlib.contextmanager
+def fluent_tracking_uri(uri: str):
+    """Point MLflow's fluent API at `uri` for a block, then put everything back.
+
+    `mlflow.set_tracking_uri` also exports MLFLOW_TRACKING_URI, so every process started later (a trial, a test's
+    CLI) would silently log to this store.
+    """
+    from mlflow.tracking._tracking_service.utils import _use_tracking_uri
+
+    exported = os.environ.get("MLFLOW_TRACKING_URI")
+    try:
+        with _use_tracking_uri(uri):
+            yield
+    finally:
+        if exported is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = exported
