@@ -134,6 +134,7 @@ def run_sweep(
     with sigterm_as_sigint() as reinstall_sigterm:
         try:
             tracker = open_tracker(cfg, uri, sweep_dir, resume is not None)
+            say(f"sweep {sweep_dir.name}: MLflow parent run {tracker.parent_run_id} ({uri}); starting Ray")
             connect_ray(address, num_cpus=num_cpus, num_gpus=num_gpus, dashboard=cfg.tune.workers_per_trial > 1)
             reinstall_sigterm()  # ray.init installs a SIGTERM handler of its own
             tuner = make_tuner(cfg, sweep_dir, tracker, trainable, resume is not None)
@@ -145,7 +146,9 @@ def run_sweep(
                 raise KeyboardInterrupt
             failed = len(results.errors)
             status = RunStatus.FINISHED if failed < len(results) else RunStatus.FAILED
-            best = tracker.close_trials(RunStatus.KILLED)  # any run still open was never ended by Tune
+            # Any run still open was never ended by Tune: KILLED.
+            best = tracker.close_trials(RunStatus.KILLED, complete=True)
+            say("publishing: report artifacts on the parent run, the best trial's model on its run")
             publish(tracker, cfg, sweep_dir, best, register_model)
             tracker.end_parent(status)
         except KeyboardInterrupt:
@@ -171,6 +174,10 @@ def run_sweep(
     if tracker.write_errors:
         raise RunFailure(f"{len(tracker.write_errors)} MLflow write(s) failed; first: {tracker.write_errors[0]}")
     return outcome
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
 
 
 def open_tracker(cfg: ExperimentConfig, uri: str, sweep_dir: Path, resume: bool):

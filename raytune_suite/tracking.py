@@ -118,14 +118,19 @@ def trial_error(trial) -> tuple[str, str, str]:
     """(exception type, message, full traceback text) of a failed trial, colour codes removed.
 
     Ray wraps a trial's exception in a `RayTaskError` whose `cause` is the user's exception; the text file Ray
-    writes beside the trial holds the traceback of every attempt.
+    writes beside the trial holds the traceback of every attempt. Both are read from the driver's own copy (the
+    trial's storage gets them later).
     """
-    text = ""
+    import cloudpickle
+
+    text, error = "", None
     try:
-        text = trial.get_error() or ""
-        error = trial.get_pickled_error()
+        if trial.error_file and Path(trial.error_file).is_file():
+            text = Path(trial.error_file).read_text()
+        if trial.pickled_error_file and Path(trial.pickled_error_file).is_file():
+            error = cloudpickle.loads(Path(trial.pickled_error_file).read_bytes())
     except Exception:  # an unreadable or unpicklable error must not break the sweep's records
-        error = None
+        pass
     cause = getattr(error, "cause", None) or error
     if cause is None:
         lines = [line for line in strip_colour(text).strip().splitlines() if line.strip()]
@@ -401,9 +406,9 @@ class MlflowTracker(tune.Callback):
         )
         return best
 
-    def close_trials(self, status: int) -> tuple[str, TrialRecord] | None:
-        """End every child run still open with `status` and record the best trial (its `best.*` params only for
-        a completed sweep). Runs are ended before anything waits on the store, so a failed write never leaves
+    def close_trials(self, status: int, complete: bool) -> tuple[str, TrialRecord] | None:
+        """End every child run still open with `status` and record the best trial (its `best.*` params only if
+        the sweep is `complete`). Runs are ended before anything waits on the store, so a failed write never leaves
         them RUNNING; write failures are kept in `write_errors`."""
         for run_id in list(self.open_runs):
             self.client.set_tag(run_id, "status", RunStatus.to_string(status))
@@ -411,7 +416,7 @@ class MlflowTracker(tune.Callback):
         ended, self.open_runs = set(self.open_runs), set()
         best = None
         try:
-            best = self.record_best(complete=status == RunStatus.FINISHED and not self.interrupted)
+            best = self.record_best(complete=complete and not self.interrupted)
         except Exception as exc:  # a read that failed: the runs must still end
             self.write_errors.append(f"record_best: {type(exc).__name__}: {exc}")
         self._settle(ended, status)
@@ -429,7 +434,7 @@ class MlflowTracker(tune.Callback):
     def finish(self, status: int) -> tuple[str, TrialRecord] | None:
         """Close every open child run (KILLED for an interrupted sweep, FAILED for an error) and end the parent."""
         child = RunStatus.KILLED if status == RunStatus.FINISHED else status
-        best = self.close_trials(child)
+        best = self.close_trials(child, complete=status == RunStatus.FINISHED)
         self.end_parent(status)
         return best
 

@@ -1,5 +1,8 @@
 """Real sweeps on a real local Ray, checked from the MLflow store itself."""
 
+import math
+from pathlib import Path
+
 import pytest
 from mlflow.entities import RunStatus
 
@@ -96,3 +99,61 @@ def test_a_crashing_trial_is_recorded_failed_and_the_rest_still_finish(ray_local
     assert RunStatus.to_string(RunStatus.RUNNING) not in {
         c.info.status for c in client.search_runs([result.experiment_id])
     }
+
+
+def test_a_failed_trials_run_carries_its_error_type_message_attempts_and_traceback(ray_local, store, mnist_yaml):
+    uri, client, storage = store
+    cfg = load_config(
+        mnist_yaml,
+        [
+            f"experiment={REPO / 'tests' / 'fixtures' / 'flaky_experiment.py'}", "data.dataset=digits",
+            "data.subset=400", "train.epochs=1", "tune.search=grid", "tune.scheduler=fifo", "tune.max_failures=1",
+            "tune.num_samples=1", "space={model: {channels: {type: grid, values: [16, 32]}}}",
+        ],
+    )  # fmt: skip
+    result = run_sweep(cfg, tracking_uri=uri, storage=storage)
+    _, children = runs_of(client, result.experiment_id)
+    (failed,) = [c for c in children if c.info.status == "FAILED"]
+    tags = failed.data.tags
+    assert tags["error_type"] == "RuntimeError"
+    assert tags["error_message"] == "boom: 16 channels are not allowed in this test"
+    assert tags["attempts"] == "2"  # the first try and one retry (max_failures=1)
+    error_txt = client.download_artifacts(failed.info.run_id, "error.txt", str(storage))
+    text = Path(error_txt).read_text()
+    assert 'raise RuntimeError("boom' in text and "Failure # 2" in text and "\x1b[" not in text
+
+
+def test_a_trial_that_diverges_after_looking_best_never_wins(ray_local, store, mnist_yaml, capsys):
+    uri, client, storage = store
+    cfg = load_config(
+        mnist_yaml,
+        [
+            f"experiment={REPO / 'tests' / 'fixtures' / 'diverging_experiment.py'}", "data.dataset=digits",
+            "data.subset=400", "train.epochs=3", "train.batch_size=16", "tune.search=grid", "tune.scheduler=fifo",
+            "tune.num_samples=1", "space={model: {channels: {type: grid, values: [16, 32]}}}",
+        ],
+    )  # fmt: skip
+    result = run_sweep(cfg, tracking_uri=uri, storage=storage)
+    parents, children = runs_of(client, result.experiment_id)
+    by_channels = {c.data.params["model.channels"]: c for c in children}
+    diverged, constant = by_channels["32"], by_channels["16"]
+
+    history = client.get_metric_history(diverged.info.run_id, "val_accuracy")
+    constant_best = max(m.value for m in client.get_metric_history(constant.info.run_id, "val_accuracy"))
+    assert history[0].value > constant_best, "the diverging trial should look best before it diverges"
+    assert math.isnan(history[-1].value)  # logged as NaN, not as the 1e30 stand-in
+    assert diverged.data.tags["diverged"] == "true" and diverged.data.tags["stopped_early"] == "diverged"
+
+    assert constant.data.tags.get("best_trial") == "true" and "best_trial" not in diverged.data.tags
+    (parent,) = parents
+    assert parent.data.tags["best_run_id"] == constant.info.run_id
+    assert parent.data.metrics["best_val_accuracy"] == pytest.approx(constant_best)
+    assert result.best_trial == constant.data.tags["trial_id"]
+    out = capsys.readouterr().out
+    assert f"diverged      {diverged.data.tags['trial_id']} after 2 epoch(s): val_accuracy=diverged" in out
+    assert "1e+30" not in out
+    # The report's table ranks the diverged trial last, whatever it reached before.
+    from raytune_suite import report
+
+    table = report.results_table(report.load_sweep(client, result.parent_run_id))
+    assert list(table["trial"]) == [constant.data.tags["trial_id"], diverged.data.tags["trial_id"]]
