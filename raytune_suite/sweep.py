@@ -139,7 +139,7 @@ def run_sweep(
             reinstall_sigterm()  # ray.init installs a SIGTERM handler of its own
             tuner = make_tuner(cfg, sweep_dir, tracker, trainable, resume is not None)
             fit_started = time.monotonic()
-            with stop_deadline():
+            with fit_signals():
                 results = tuner.fit()
             fit_s = time.monotonic() - fit_started
             if tracker.interrupted or len(results) < total_trials(cfg):  # Tune returns normally after SIGINT
@@ -151,10 +151,10 @@ def run_sweep(
             say("publishing: report artifacts on the parent run, the best trial's model on its run")
             publish(tracker, cfg, sweep_dir, best, register_model)
             tracker.end_parent(status)
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, SystemExit):  # Ray's own SIGTERM handler (during ray.init) calls sys.exit
             end_runs(tracker, RunStatus.KILLED)
             hint.say()
-            raise
+            raise KeyboardInterrupt from None
         except BaseException:
             end_runs(tracker, RunStatus.FAILED)
             hint.say()
@@ -319,9 +319,10 @@ def sigterm_as_sigint():
 
 
 @contextlib.contextmanager
-def stop_deadline(grace_s: float = STOP_GRACE_S):
-    """While Tune's `fit` runs: once a SIGTERM asked it to stop, give it `grace_s`, then interrupt the main thread
-    as a second Ctrl-C would (Tune has by then put the default SIGINT handler back: KeyboardInterrupt)."""
+def fit_signals(grace_s: float = STOP_GRACE_S):
+    """Around Tune's `fit`: once a SIGTERM asked it to stop, give it `grace_s`, then interrupt the main thread as a
+    second Ctrl-C would (Tune has by then put the default SIGINT handler back: KeyboardInterrupt). Afterwards the
+    SIGINT handler from before is put back: Tune leaves its own installed, which would swallow a later Ctrl-C."""
     timer = threading.Timer(grace_s, _thread.interrupt_main)
     timer.daemon = True
 
@@ -329,9 +330,13 @@ def stop_deadline(grace_s: float = STOP_GRACE_S):
         if not timer.is_alive() and not timer.finished.is_set():
             timer.start()
 
+    main = threading.current_thread() is threading.main_thread()
+    sigint = signal.getsignal(signal.SIGINT) if main else None
     _on_stop_request.append(arm)
     try:
         yield
     finally:
         _on_stop_request.remove(arm)
         timer.cancel()
+        if main:
+            signal.signal(signal.SIGINT, sigint)

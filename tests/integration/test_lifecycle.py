@@ -1,0 +1,109 @@
+"""Every run ends with its true status, whatever stops the driver and whenever: SIGTERM in each phase of a sweep
+(start-up, fit, publishing), and sweeps started at once on one new store. Checked in the MLflow store itself."""
+
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+
+import pytest
+from mlflow import MlflowClient
+
+from tests.conftest import EXPERIMENTS
+from tests.integration.cli_process import CLI, start_cli, wait_for_lines
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+CONFIG = str(EXPERIMENTS / "diabetes_linear.yaml")
+TINY = ["--num-samples", "2", "--num-cpus", "2", "--set", "train.epochs=3", "--set", "tune.scheduler=fifo"]
+
+
+@pytest.fixture
+def env():
+    """A short private Ray temp dir: Ray's socket paths must stay under 108 bytes, pytest's tmp_path is long."""
+    path = tempfile.mkdtemp(prefix="rts-life-")
+    yield {**os.environ, "RAY_TMPDIR": path, "PYTHONUNBUFFERED": "1"}
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def runs_in(store: str) -> list:
+    client = MlflowClient(store)
+    ids = [e.experiment_id for e in client.search_experiments()]
+    return client.search_runs(ids, max_results=1000) if ids else []
+
+
+@pytest.mark.parametrize(
+    ("phase", "marker", "count"),
+    [
+        ("start-up", "starting Ray", 1),  # the parent run exists, ray.init is under way
+        ("fit", "start ", 2),  # trials are training
+        ("publishing", "publishing:", 1),  # every trial ended; report and model being logged
+    ],
+)
+def test_sigterm_in_each_phase_ends_every_run_killed_and_prints_the_resume_command(tmp_path, env, phase, marker, count):
+    driver, lines = start_cli(["run", CONFIG, *TINY, "--set", "run.name=stopped"], cwd=tmp_path, env=env)
+    try:
+        wait_for_lines(driver, lines, marker, count, timeout=240)
+        driver.send_signal(signal.SIGTERM)
+        code = driver.wait(90)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+    output = "".join(lines)
+    assert code == 130, output[-3000:]
+    assert f"continue it with: raytune-suite run {CONFIG} --resume {tmp_path / 'ray_results' / 'stopped'}" in output
+    runs = runs_in(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    assert runs, "no run was created"
+    assert {r.info.status for r in runs} <= {"KILLED", "FINISHED"}, [(r.info.run_name, r.info.status) for r in runs]
+    (parent,) = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    assert parent.info.status == "KILLED"
+
+    if phase == "start-up":  # no Ray state was saved: --resume starts the sweep on the same parent run
+        resumed = subprocess.run(
+            [*CLI, "run", CONFIG, "--resume", str(tmp_path / "ray_results" / "stopped"), "--num-cpus", "2"],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert resumed.returncode == 0, resumed.stderr[-3000:]
+        assert "holds no Ray state" in resumed.stderr
+        runs = runs_in(f"sqlite:///{tmp_path / 'mlflow.db'}")
+        (again,) = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+        assert again.info.run_id == parent.info.run_id and again.info.status == "FINISHED"
+        children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+        assert len(children) == 2 and all(r.info.status == "FINISHED" for r in children)
+
+
+def test_four_sweeps_started_at_once_on_a_new_store_all_complete(tmp_path, env):
+    sweeps = [
+        subprocess.Popen(
+            [
+                *CLI,
+                "run",
+                CONFIG,
+                "--num-samples",
+                "2",
+                "--num-cpus",
+                "1",
+                "--set",
+                "train.epochs=1",
+                "--set",
+                "tune.scheduler=fifo",
+                "--set",
+                f"run.name=s{i}",
+            ],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for i in range(4)
+    ]
+    outputs = [p.communicate(timeout=400)[0] for p in sweeps]
+    for p, out in zip(sweeps, outputs, strict=True):
+        assert p.returncode == 0, out[-3000:]
+    runs = runs_in(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert sorted(r.info.run_name for r in parents) == ["s0", "s1", "s2", "s3"]
+    assert len(children) == 8 and all(r.info.status == "FINISHED" for r in runs)
