@@ -1,0 +1,63 @@
+"""How the tracker ends runs (real SQLite store, no Ray): a failed queued write never leaves a run RUNNING,
+ending twice changes nothing, and the best trial is chosen by the objective alone."""
+
+from types import SimpleNamespace
+
+import pytest
+from mlflow import MlflowClient
+from mlflow.entities import Param, RunStatus
+
+from raytune_suite import store
+from raytune_suite.store_writer import QueuedClient
+from raytune_suite.tracking import MlflowTracker
+
+
+@pytest.fixture
+def tracker(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    experiment_id = store.experiment_id_for(client, "lifecycle", uri)
+    parent = client.create_run(experiment_id, run_name="sweep").info.run_id
+    return MlflowTracker(QueuedClient(client), experiment_id, parent, "val_loss", "min", max_epochs=3), client
+
+
+def trial(tid: str) -> SimpleNamespace:
+    return SimpleNamespace(trial_id=tid, config={"train": {"lr": 0.1}}, last_result={})
+
+
+def result(epoch: int, loss: float, **extra) -> dict:
+    return {"epoch": epoch, "val_loss": loss, "training_iteration": epoch, **extra}
+
+
+def test_a_failed_queued_write_does_not_keep_any_run_running(tracker):
+    tracker, client = tracker
+    for tid in ("a", "b"):
+        tracker.on_trial_start(0, [], trial(tid))
+    run_a = tracker.records["a"].run_id
+    tracker.client.log_batch(run_a, params=[Param("train.lr", "0.5")])  # MLflow refuses to change a param
+    tracker.finish(RunStatus.KILLED)
+
+    runs = client.search_runs([tracker.experiment_id])
+    assert {r.info.status for r in runs} == {"KILLED"} and len(runs) == 3
+    assert tracker.write_errors and "log_batch" in tracker.write_errors[0]
+
+
+def test_finishing_twice_keeps_the_first_status(tracker):
+    tracker, client = tracker
+    tracker.on_trial_start(0, [], trial("a"))
+    tracker.finish(RunStatus.FAILED)
+    tracker.finish(RunStatus.KILLED)
+    assert client.get_run(tracker.parent_run_id).info.status == "FAILED"
+
+
+def test_a_diverged_trial_is_never_the_best_even_with_the_best_value(tracker):
+    tracker, client = tracker
+    for tid, losses in {"good": [0.9, 0.5], "diverged": [0.1, 1e30]}.items():
+        tracker.on_trial_start(0, [], trial(tid))
+        for epoch, loss in enumerate(losses, start=1):
+            extra = {"diverged": 1.0} if loss == 1e30 else {}
+            tracker.on_trial_result(0, [], trial(tid), result(epoch, loss, **extra))
+    best_id, record = tracker.finish(RunStatus.FINISHED)
+    assert best_id == "good" and record.best == 0.5
+    history = client.get_metric_history(tracker.records["diverged"].run_id, "val_loss")
+    assert history[0].value == 0.1 and str(history[1].value) == "nan"
