@@ -7,6 +7,7 @@ one after the other: the second only starts if the first one's worker placement 
 
 import shutil
 import tempfile
+import time
 
 import pytest
 
@@ -44,3 +45,59 @@ def test_two_ddp_trials_of_two_cpu_workers_run_in_sequence_and_report_every_epoc
         assert [m.step for m in client.get_metric_history(child.info.run_id, "val_accuracy")] == [1, 2]
     first, second = sorted(children, key=lambda c: c.info.start_time)
     assert second.info.start_time >= first.info.end_time - 1000  # in sequence: the cluster holds one at a time
+
+
+def test_an_interrupted_ddp_sweep_resumes_with_ddp(tmp_path):
+    """The resumed sweep must train with the same trainable and resources as the new one (tuner.trainable_for):
+    the trial that had not started before the interruption reports world_size 2 like the first."""
+    import json
+    import os
+    import signal
+    import subprocess
+
+    from mlflow import MlflowClient
+
+    from tests.conftest import EXPERIMENTS
+    from tests.integration.cli_process import CLI, start_cli, wait_for_lines
+
+    ray_tmp = tempfile.mkdtemp(prefix="rts-ray-ddpr-")
+    env = {**os.environ, "RAY_TMPDIR": ray_tmp, "PYTHONUNBUFFERED": "1"}
+    config = str(EXPERIMENTS / "mnist_cnn.yaml")
+    sets = [
+        "data.dataset=digits",
+        "data.subset=600",
+        "train.epochs=3",
+        "tune.search=random",
+        "tune.scheduler=fifo",
+        "tune.num_samples=2",
+        "tune.workers_per_trial=2",
+        "tune.resources={cpu: 1, gpu: 0}",
+        "run.name=ddp",
+    ]
+    args = ["--num-cpus", "3", *(arg for s in sets for arg in ("--set", s))]
+    try:
+        driver, lines = start_cli(["run", config, *args], cwd=tmp_path, env=env)
+        try:
+            wait_for_lines(driver, lines, "start ", 1, timeout=240)
+            sweep_dir = tmp_path / "ray_results" / "ddp"
+            deadline = time.monotonic() + 240  # until the first trial has reported an epoch
+            while time.monotonic() < deadline and not any(sweep_dir.glob("trial_*/result.json")):
+                time.sleep(0.5)
+            driver.send_signal(signal.SIGTERM)
+            assert driver.wait(120) == 130, "".join(lines)[-3000:]
+        finally:
+            if driver.poll() is None:
+                driver.kill()
+        resumed = subprocess.run([*CLI, "run", config, "--resume", str(sweep_dir), "--num-cpus", "3"],
+                                 cwd=tmp_path, env=env, capture_output=True, text=True, timeout=420)  # fmt: skip
+        assert resumed.returncode == 0, resumed.stderr[-3000:]
+    finally:
+        shutil.rmtree(ray_tmp, ignore_errors=True)
+
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    (experiment,) = [e for e in client.search_experiments() if e.name == "mnist_cnn"]
+    children = [r for r in client.search_runs([experiment.experiment_id]) if "mlflow.parentRunId" in r.data.tags]
+    assert len(children) == 2 and all(c.info.status == "FINISHED" for c in children)
+    for trial_dir in sweep_dir.glob("trial_*"):
+        results = [json.loads(line) for line in (trial_dir / "result.json").read_text().splitlines()]
+        assert [r["world_size"] for r in results] == ["2"] * len(results), trial_dir.name
