@@ -6,7 +6,6 @@ the sweep's status: its records and exit code matter more than a plot or a model
 
 from __future__ import annotations
 
-import functools
 import sys
 import tempfile
 from pathlib import Path
@@ -34,17 +33,28 @@ def publish(tracker, cfg: ExperimentConfig, sweep_dir: Path, best, register_mode
     trial_id, record = best
     trial_dir = sweep_dir / f"trial_{trial_id}"
     try:
-        uri = log_best_model(tracker.client, record.run_id, cfg, trial_dir, record.config, register_model)
+        uri = log_best_model(
+            tracker.client, record.run_id, cfg, trial_dir, record.best_config, record.best_epoch, register_model
+        )
         if uri is None:
             print(f"warning: best model not logged: no checkpoint under {trial_dir}", file=sys.stderr)
     except Exception as exc:
         print(f"warning: best model not logged: {type(exc).__name__}: {exc}", file=sys.stderr)
 
 
-def final_checkpoint(trial_dir: Path) -> Path | None:
-    """The trial's newest `checkpoint_<n>` folder (Ray numbers them in order)."""
+def checkpoint_of_epoch(trial_dir: Path, epoch: int) -> tuple[Path, dict] | None:
+    """The trial's checkpoint of `epoch` and its state, else its newest one (None if it kept none).
+
+    Ray keeps each trial's best checkpoints by the objective plus its newest (tuner.py), so the best epoch's is
+    there unless `tune.checkpoint_every` skipped that epoch."""
+    import torch
+
+    from raytune_suite.trainable import CHECKPOINT_FILE
+
     found = sorted(trial_dir.glob("checkpoint_*"), key=lambda p: int(p.name.rsplit("_", 1)[-1]))
-    return found[-1] if found else None
+    states = [(path, torch.load(path / CHECKPOINT_FILE, map_location="cpu", weights_only=False)) for path in found]
+    exact = [(path, state) for path, state in states if state["epoch"] == epoch]
+    return (exact or states or [None])[-1]
 
 
 def all_finite(state_dict: dict) -> bool:
@@ -60,48 +70,50 @@ def log_best_model(
     cfg: ExperimentConfig,
     trial_dir: Path,
     sections: dict[str, dict[str, Any]],
+    epoch: int,
     register_as: str | None = None,
 ) -> str | None:
-    """Log the best trial's final checkpoint on its run as an MLflow PyTorch model; optionally register it.
+    """Log the best trial's weights of its best `epoch` on its run as an MLflow PyTorch model; optionally register it.
 
-    The checkpoint holds a state_dict, not a model: the model is rebuilt from the experiment and the trial's
-    config (as the trainable builds it), and the weights are loaded into it. Returns the model URI.
+    The checkpoint holds a state_dict: the experiment's own model is rebuilt from the trial's config (as the
+    trainable builds it) and the weights loaded into it, then logged pickled (not torch.export'ed), so that
+    `mlflow.pytorch.load_model(uri)` returns that `nn.Module` (`.eval()`, `.state_dict()`, `torch.save` work).
+    An experiment loaded from a .py file is pickled by value: the model loads where that file is not. Returns the
+    model URI.
     """
+    import cloudpickle
     import mlflow
     import torch
 
     from raytune_suite.experiments import load_experiment
-    from raytune_suite.trainable import CHECKPOINT_FILE
 
-    checkpoint = final_checkpoint(trial_dir)
-    if checkpoint is None:
+    found = checkpoint_of_epoch(trial_dir, epoch)
+    if found is None:
         return None
-    state = torch.load(checkpoint / CHECKPOINT_FILE, map_location="cpu", weights_only=False)
+    checkpoint, state = found
     if not all_finite(state["model"]):
-        raise ValueError(f"the weights in {checkpoint} are not finite (the trial diverged after its best epoch)")
+        raise ValueError(f"the weights in {checkpoint} are not finite")
     experiment = load_experiment(cfg.experiment)
+    if experiment.ref.endswith(".py"):
+        cloudpickle.register_pickle_by_value(experiment.module)
     data_cfg = experiment.DataConfig.model_validate(sections["data"])
     data = experiment.load_data(data_cfg, cfg.tune.seed)
     model = experiment.build_model(experiment.ModelConfig.model_validate(sections["model"]), data.info)
     model.load_state_dict(state["model"])
     model.eval()
     status = client.get_run(run_id).info.status
-    # Reopening the ended run is how the fluent API logs to it; its own status is put back afterwards.
-    log = functools.partial(
-        mlflow.pytorch.log_model,
-        model,
-        name="model",
-        registered_model_name=register_as,
-        # Naming the requirements skips MLflow's import-tracing subprocess (seconds per model).
-        pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],
-        metadata={"checkpoint": str(checkpoint), "epoch": state["epoch"]},
-    )
-    try:
+    try:  # reopening the ended run is how the fluent API logs to it; its own status is put back afterwards
         with fluent_tracking_uri(client.tracking_uri), mlflow.start_run(run_id=run_id):
-            try:
-                info = log(input_example=data.val_x[:2].numpy())
-            except Exception:  # torch.export (MLflow's default "pt2") fails on data-dependent shapes: pickle it
-                info = log(serialization_format="pickle")
+            info = mlflow.pytorch.log_model(
+                model,
+                name="model",
+                serialization_format="pickle",
+                registered_model_name=register_as,
+                input_example=data.val_x[:2].numpy(),
+                # Naming the requirements skips MLflow's import-tracing subprocess (seconds per model).
+                pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],
+                metadata={"checkpoint": str(checkpoint), "epoch": state["epoch"]},
+            )
     finally:  # a failed upload must not leave the trial's run marked FAILED
         client.set_terminated(run_id, status)
     client.set_tag(run_id, "model_checkpoint_epoch", str(state["epoch"]))

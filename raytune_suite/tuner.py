@@ -109,8 +109,11 @@ def build_tuner(
             storage_path=storage_path,
             callbacks=list(callbacks),
             failure_config=tune.FailureConfig(max_failures=cfg.tune.max_failures),
-            # Two, not one: the newest may be half-written when a node dies.
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+            # The two best by the objective (the best epoch's weights are the model the sweep publishes) and, always,
+            # the newest, which a retried or resumed trial continues from.
+            checkpoint_config=tune.CheckpointConfig(
+                num_to_keep=2, checkpoint_score_attribute=cfg.tune.metric, checkpoint_score_order=cfg.tune.mode
+            ),
             verbose=0,
         ),
     )

@@ -157,3 +157,28 @@ def test_a_trial_that_diverges_after_looking_best_never_wins(ray_local, store, m
 
     table = report.results_table(report.load_sweep(client, result.parent_run_id))
     assert list(table["trial"]) == [constant.data.tags["trial_id"], diverged.data.tags["trial_id"]]
+
+
+def test_the_best_model_loads_as_the_experiments_module_and_scores_its_logged_best(ray_local, store, mnist_yaml):
+    import mlflow
+    import torch
+
+    from raytune_suite.experiments import load_experiment
+    from raytune_suite.store import fluent_tracking_uri
+
+    uri, client, storage = store
+    cfg = load_config(mnist_yaml, [*DIGITS, "data.subset=600", "tune.num_samples=2", "tune.scheduler=fifo"])
+    result = run_sweep(cfg, tracking_uri=uri, storage=storage)
+    best_run = client.get_run(client.get_run(result.parent_run_id).data.tags["best_run_id"])
+    with fluent_tracking_uri(uri):
+        model = mlflow.pytorch.load_model(f"runs:/{best_run.info.run_id}/model")
+    experiment = load_experiment(cfg.experiment)
+    data = experiment.load_data(experiment.DataConfig.model_validate(cfg.data), cfg.tune.seed)
+    built = experiment.build_model(experiment.ModelConfig.model_validate(cfg.model), data.info)
+    assert type(model) is type(built)  # the experiment's own nn.Module, not a torch.export graph
+    model.eval()
+    with torch.no_grad():
+        accuracy = (model(data.val_x).argmax(1) == data.val_y).float().mean().item()
+    assert accuracy == pytest.approx(result.best_value, abs=1e-6)  # the best epoch's weights, not the last's
+    assert best_run.data.tags["model_checkpoint_epoch"] == str(result.best_epoch)
+    assert isinstance(model.state_dict(), dict)
