@@ -35,7 +35,7 @@ CATEGORICAL = {"choice", "grid"}
 class ParamSpec(BaseModel):
     """One tunable parameter of the search space."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     type: ParamType
     low: float | None = None
@@ -90,6 +90,16 @@ class ParamSpec(BaseModel):
         if self.type == "qloguniform":
             return tune.qloguniform(self.low, self.high, self.q)
         return getattr(tune, self.type)(self.low, self.high)
+
+
+def conditional_params(space: dict[str, dict[str, ParamSpec]]) -> list[tuple[str, str]]:
+    """(section, name) of every parameter that is conditional or that another parameter's `when` names."""
+    return [
+        (section, name)
+        for section, params in space.items()
+        for name, spec in params.items()
+        if spec.when or any(s.when and name in s.when for s in params.values())
+    ]
 
 
 def _condition(spec: ParamSpec) -> tuple[str, list[Any]] | None:
