@@ -237,7 +237,8 @@ def apply_override(raw: dict[str, Any], assignment: str) -> None:
 def format_validation_error(err: ValidationError, prefix: str = "", root: type[BaseModel] | None = None) -> str:
     """The first pydantic error as one line: `field.path: what is wrong`."""
     first = err.errors()[0]
-    loc = ".".join(str(p) for p in first["loc"] if not str(p).startswith("function-after"))
+    # pydantic's own location steps ("function-after[...]", "[key]" for a bad dict key) are no config field
+    loc = ".".join(str(p) for p in first["loc"] if not str(p).startswith(("function-after", "[key]")))
     msg = first["msg"].removeprefix("Value error, ")
     if not loc and not prefix:  # a whole-config check: its message names its own field
         return msg
@@ -336,7 +337,8 @@ def resolve_experiment_ref(ref: str, base: Path) -> str:
     if "." not in ref and (base / f"{ref}.py").is_file() and not _shipped_experiment(ref):
         # `experiment: foo` with foo.py beside the YAML but no experiments.foo: the user meant the file.
         raise ConfigError(
-            f"experiment: no module {ref!r}, but {base / ref}.py sits next to the YAML; write experiment: {ref}.py"
+            f"experiment: no module {ref!r}, but {(base / ref).resolve()}.py sits next to the YAML; "
+            f"write experiment: {ref}.py"
         )
     return ref
 

@@ -148,7 +148,7 @@ def _host_port(netloc: str, field: str, form: str, *, port_required: bool) -> No
     except ValueError:  # not a number, or over 65535
         port = -1
     if not parts.hostname or parts.path or parts.query or port == -1 or (port_required and port is None):
-        raise ConfigError(f"{field} {netloc}: expected HOST{'' if port_required else '[:PORT]'}; {form}")
+        raise ConfigError(f"{field} {netloc}: expected HOST{':PORT' if port_required else '[:PORT]'}; {form}")
     port_in_range(port, f"{field} port")
 
 

@@ -46,6 +46,8 @@ class ParamSpec(BaseModel):
 
     @model_validator(mode="after")
     def _fields_fit_the_type(self) -> ParamSpec:
+        if self.when is not None and len(self.when) != 1:
+            raise ValueError("'when' names exactly one parameter, e.g. when: {optimizer: [sgd]}")
         if self.type in CATEGORICAL:
             if not self.values:
                 raise ValueError(f"type {self.type} needs a non-empty 'values' list")
@@ -64,8 +66,6 @@ class ParamSpec(BaseModel):
             raise ValueError(f"type {self.type} needs a step 'q' > 0")
         if self.type == "randint" and (self.low != int(self.low) or self.high != int(self.high)):
             raise ValueError("randint needs whole numbers for low and high")
-        if self.when is not None and len(self.when) != 1:
-            raise ValueError("'when' names exactly one parameter, e.g. when: {optimizer: [sgd]}")
         return self
 
     def candidates(self) -> list[Any]:
@@ -133,6 +133,8 @@ def _check_condition(field: str, name: str, spec: ParamSpec, params: dict[str, P
     if cond is None:
         return
     parent_name, values = cond
+    if parent_name == name:  # before the parent's checks: the parent *is* this (conditional) parameter
+        raise ConfigError(f"{field}.when: a parameter cannot depend on itself; name a sibling choice parameter")
     parent = params.get(parent_name)
     if parent is None or parent.type not in CATEGORICAL:
         raise ConfigError(f"{field}.when: {parent_name!r} must be a choice or grid parameter in the same section")
@@ -141,8 +143,6 @@ def _check_condition(field: str, name: str, spec: ParamSpec, params: dict[str, P
     unknown = [v for v in values if v not in parent.values]
     if unknown:
         raise ConfigError(f"{field}.when: {unknown} are not values of {parent_name} ({parent.values})")
-    if parent_name == name:
-        raise ConfigError(f"{field}.when: a parameter cannot depend on itself")
 
 
 def _check_value(field: str, model: type[BaseModel], values: dict[str, Any]) -> None:
