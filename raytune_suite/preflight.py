@@ -160,6 +160,8 @@ def check_mlflow_uri_flag(p: Preflight) -> None:
 
 def check_tracking_uri_form(uri: str, field: str) -> None:
     """A scheme MLflow knows; a SQLite file whose folder exists; no file store (MLflow 3 refuses it)."""
+    if uri in HOSTED_SCHEMES:  # plain `databricks` means the default profile
+        return
     scheme = urllib.parse.urlsplit(uri).scheme.partition("+")[0]
     if len(scheme) == 1:  # a Windows drive letter: a plain path
         scheme = ""
