@@ -128,7 +128,7 @@ def check_ray_address(p: Preflight) -> None:
     rest = address.removeprefix("ray://")
     if "://" in rest:
         raise ConfigError(f"--address {address}: unknown scheme; {form}")
-    _host_port(rest, "--address", form, port_required=not address.startswith("ray://"))
+    _host_port(rest, address, form, port_required=not address.startswith("ray://"))
 
 
 def check_jobs_address(p: Preflight) -> None:
@@ -138,18 +138,18 @@ def check_jobs_address(p: Preflight) -> None:
     parts = urllib.parse.urlsplit(address)
     if parts.scheme not in SERVER_SCHEMES or not parts.netloc:
         raise ConfigError(f"--address {address}: not an http(s) URL; {form}")
-    _host_port(parts.netloc, "--address", form, port_required=False)
+    _host_port(parts.netloc, address, form, port_required=False)
 
 
-def _host_port(netloc: str, field: str, form: str, *, port_required: bool) -> None:
+def _host_port(netloc: str, address: str, form: str, *, port_required: bool) -> None:
     parts = urllib.parse.urlsplit(f"//{netloc}")
     try:
         port = parts.port
     except ValueError:  # not a number, or over 65535
-        port = -1
-    if not parts.hostname or parts.path or parts.query or port == -1 or (port_required and port is None):
-        raise ConfigError(f"{field} {netloc}: expected HOST{':PORT' if port_required else '[:PORT]'}; {form}")
-    port_in_range(port, f"{field} port")
+        port = 0
+    shape = "HOST:PORT" if port_required else "HOST[:PORT]"
+    if not parts.hostname or parts.path or parts.query or port == 0 or (port_required and port is None):
+        raise ConfigError(f"--address {address}: expected {shape} with a port in 1-{MAX_PORT}; {form}")
 
 
 def check_mlflow_uri_flag(p: Preflight) -> None:

@@ -96,7 +96,7 @@ def test_check_ray_address_accepts_what_ray_init_joins(address):
         ("head", r"expected HOST:PORT"),
         ("head:70000", r"expected HOST:PORT"),
         ("head:port", r"expected HOST:PORT"),
-        ("ray://head:0", r"port 0: not a port"),
+        ("ray://head:0", r"^--address ray://head:0: expected HOST\[:PORT\] with a port in 1-65535"),
         ("grpc://head:1", r"unknown scheme"),
     ],
 )
