@@ -89,9 +89,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from raytune_suite import preflight
 
+    cfg = preflight.run_checks("run", args).cfg  # before Ray, MLflow or any folder exists
     if getattr(args, "resume", None) is not None and (args.overrides or args.num_samples is not None):
         print("note: --resume continues the sweep's saved config; --set and --num-samples are ignored", file=sys.stderr)
-    cfg = preflight.run_checks("run", args).cfg  # before Ray, MLflow or any folder exists
 
     from raytune_suite.sweep import run_sweep
 

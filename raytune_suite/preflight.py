@@ -316,6 +316,15 @@ def server_answers(uri: str, field: str) -> None:
     )
 
 
+def check_resume_target(p: Preflight) -> None:
+    """`--resume [DIR]` names a sweep that exists: the same lookup `run_sweep` makes, before the storage probe."""
+    if p.arg("resume") is None:
+        return
+    from raytune_suite.sweep import find_sweep_dir, storage_location
+
+    find_sweep_dir(p.args.resume, storage_location(p.arg("storage") or p.cfg.run.storage), p.cfg.name)
+
+
 def check_storage(p: Preflight) -> None:
     """The results folder: created if missing and probed with a temporary file.
 
@@ -439,6 +448,7 @@ CHECKS: dict[str, list[Check]] = {
         check_resources_fit,
         check_tracking_uri_fits_cluster,
         check_mlflow_server_answers,
+        check_resume_target,
         check_storage,  # last: the only check that writes
     ],
     "submit": [

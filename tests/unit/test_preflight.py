@@ -238,6 +238,17 @@ def test_check_storage_creates_and_probes_the_folder(tmp_path):
             r"^run.storage .*afile: cannot write there")  # fmt: skip
 
 
+def test_check_resume_target_needs_a_sweep_to_resume(tmp_path):
+    preflight.check_resume_target(configured(resume=None, storage=str(tmp_path)))
+    refused(preflight.check_resume_target, configured(resume=str(tmp_path), storage=None),
+            r"^--resume .*: not a sweep folder \(no tuner.pkl\)")  # fmt: skip
+    refused(preflight.check_resume_target, configured(resume="", storage=str(tmp_path / "none")),
+            r"^--resume: no sweep of mnist_cnn under .*none")  # fmt: skip
+    (tmp_path / "mnist_cnn-1").mkdir()
+    (tmp_path / "mnist_cnn-1" / preflight.RUN_MAP_FILE).write_text("{}")
+    preflight.check_resume_target(configured(resume="", storage=str(tmp_path)))
+
+
 def test_check_storage_leaves_remote_storage_to_its_own_hook():
     preflight.check_storage(configured(storage="s3://bucket/sweeps"))
 
