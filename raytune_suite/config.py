@@ -1,8 +1,11 @@
 """Typed experiment configuration: YAML + `--set key=value` overrides -> one validated `ExperimentConfig`.
 
-Everything a sweep needs is checked here, before any Ray resource exists: unknown keys, out-of-range values,
-registry names (optimizers, schedules, searchers, schedulers) and the search space against the experiment's own
-`ModelConfig` / `DataConfig`. Every failure is a `ConfigError` whose message is one line naming the field.
+The config's own checks live here, in the order `preflight.py` runs them before any Ray resource exists: the file
+(readable UTF-8 YAML, no duplicate keys, a mapping), `--set` overrides, finite numbers, then the typed models:
+unknown keys, out-of-range values, registry names (optimizers, schedules, searchers, schedulers; their modules are
+imported only when a name is checked, so a YAML typo never waits for torch) and the search space against the
+experiment's own `ModelConfig` / `DataConfig`. Every failure is a `ConfigError` whose message is one line naming the
+field.
 """
 
 from __future__ import annotations
@@ -205,11 +208,11 @@ def parse_yaml(text: str) -> Any:
     return yaml.load(text, Loader=_Loader)
 
 
-def yaml_problem(exc: yaml.YAMLError) -> str:
-    """PyYAML's explanation on one line, with the line number where it has one."""
+def yaml_problem(exc: yaml.YAMLError, with_line: bool = True) -> str:
+    """PyYAML's explanation on one line (its own spans several), led by the line number where it has one."""
     mark = getattr(exc, "problem_mark", None)
     problem = getattr(exc, "problem", None) or str(exc)
-    where = f"line {mark.line + 1}: " if mark else ""
+    where = f"line {mark.line + 1}: " if mark and with_line else ""
     return where + " ".join(str(problem).split())
 
 
@@ -296,12 +299,12 @@ def parse_config_text(text: str, path: Path) -> dict[str, Any]:
     """YAML without duplicate keys whose top level is a mapping of sections."""
     try:
         raw = parse_yaml(text)
+    except DuplicateKeyError as exc:
+        raise ConfigError(f"{path}: {yaml_problem(exc)}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
-        if isinstance(exc, DuplicateKeyError):
-            raise ConfigError(f"{path}:{where}: {exc.problem}") from None
-        problem = " ".join(str(getattr(exc, "problem", None) or exc).split())
+        problem = yaml_problem(exc, with_line=False)
         raise ConfigError(f"{path}:{where} is not valid YAML: {problem}; fix the YAML there") from None
     if raw is None:
         raise ConfigError(f"{path}: empty; an experiment YAML needs at least `experiment: NAME`")
