@@ -128,7 +128,13 @@ def test_bad_input_is_one_line_and_exit_2_before_anything_starts(case, places, t
     assert elapsed < CASE_LIMIT_S, f"{case['id']} took {elapsed:.1f}s"
 
 
-def test_the_corpus_covers_every_family_with_at_least_100_unique_cases():
+def report_line(capsys: pytest.CaptureFixture, line: str) -> None:
+    """A line in pytest's output even when the test passes: the figures the README and the notes quote."""
+    with capsys.disabled():
+        print(line)
+
+
+def test_the_corpus_covers_every_family_with_at_least_100_unique_cases(capsys):
     ids = [c["id"] for c in CASES]
     assert len(ids) == len(set(ids)), [i for i, n in Counter(ids).items() if n > 1]
     families = Counter(c["family"] for c in CASES)
@@ -137,15 +143,15 @@ def test_the_corpus_covers_every_family_with_at_least_100_unique_cases():
                 "cli", "storage", "report"}  # fmt: skip
     assert set(families) == expected
     counts = ", ".join(f"{family} {n}" for family, n in sorted(families.items()))
-    print(f"\ncorpus by family: {counts}; {len(CASES)} in all")
+    report_line(capsys, f"\ncorpus by family: {counts}; {len(CASES)} in all")
 
 
-def test_zz_slowest_case_is_recorded():
+def test_zz_slowest_case_is_recorded(capsys):
     """Runs after the corpus (file order): prints the slowest in-process case (the report quotes it)."""
     if not TIMES:
         pytest.skip("no corpus case ran")
     slowest = max(TIMES, key=TIMES.get)
-    print(f"\nslowest in-process case: {slowest} {TIMES[slowest]:.2f}s over {len(TIMES)} cases")
+    report_line(capsys, f"\nslowest in-process case: {slowest} {TIMES[slowest]:.2f}s over {len(TIMES)} cases")
     assert TIMES[slowest] < CASE_LIMIT_S
 
 
@@ -162,7 +168,7 @@ PROCESS_CASES = [
 
 
 @pytest.mark.parametrize("case_id", PROCESS_CASES)
-def test_bad_input_as_a_process_is_one_line_and_exit_2(case_id, places, tmp_path):
+def test_bad_input_as_a_process_is_one_line_and_exit_2(case_id, places, tmp_path, capsys):
     case = next(c for c in CASES if c["id"] == case_id)
     values = {**places, "{tmp}": str(tmp_path)}
     prepare(case, tmp_path, values)
@@ -173,7 +179,7 @@ def test_bad_input_as_a_process_is_one_line_and_exit_2(case_id, places, tmp_path
         capture_output=True, text=True, cwd=tmp_path, env=env, timeout=60,
     )  # fmt: skip
     elapsed = time.perf_counter() - started
-    print(f"\n{case_id} as a process: {elapsed:.2f}s")
+    report_line(capsys, f"\n{case_id} as a process: {elapsed:.2f}s")
     assert proc.returncode == 2, proc.stderr
     assert_one_line_error(proc.stderr, fill(case["expect"], values))
     left = [name for name in SIDE_EFFECTS if (tmp_path / name).exists()]
