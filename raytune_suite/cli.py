@@ -19,8 +19,15 @@ def _config_args(p: argparse.ArgumentParser) -> None:
                    help="override a config value, e.g. --set train.epochs=3 (repeatable)")  # fmt: skip
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line like every other bad input (subcommands inherit the class)."""
+
+    def error(self, message: str):
+        raise ConfigError(f"{self.prog}: {message}; see {self.prog} --help")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="raytune-suite", description=__doc__.split("\n")[0])
+    parser = _Parser(prog="raytune-suite", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run a sweep (local Ray by default)")
@@ -64,10 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from raytune_suite.config import load_config
-    from raytune_suite.tuner import total_trials
+    from raytune_suite import preflight
 
-    cfg = load_config(args.config, args.overrides)
+    cfg = preflight.run_checks("validate", args).cfg
+
+    from raytune_suite.tuner import total_trials  # imports Ray and torch: only for a config that passed
+
     tuned = sum(len(p) for p in cfg.space.values())
     print(
         f"ok: {cfg.name} ({cfg.experiment}): {tuned} tuned parameter(s), {total_trials(cfg)} trial(s), "
@@ -78,15 +87,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from raytune_suite.config import load_config
+    from raytune_suite import preflight
+
+    cfg = preflight.run_checks("run", args).cfg  # before Ray, MLflow or any folder exists
+    if getattr(args, "resume", None) is not None and (args.overrides or args.num_samples is not None):
+        print("note: --resume continues the sweep's saved config; --set and --num-samples are ignored", file=sys.stderr)
+
     from raytune_suite.sweep import run_sweep
 
-    overrides = list(args.overrides)
-    if getattr(args, "resume", None) is not None and (overrides or args.num_samples is not None):
-        print("note: --resume continues the sweep's saved config; --set and --num-samples are ignored", file=sys.stderr)
-    if args.num_samples is not None:
-        overrides.append(f"tune.num_samples={args.num_samples}")
-    cfg = load_config(args.config, overrides)
     result = run_sweep(
         cfg, address=args.address, tracking_uri=args.mlflow_uri, storage=args.storage,
         num_cpus=args.num_cpus, num_gpus=args.num_gpus, config_path=args.config,
@@ -99,17 +107,16 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_submit(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from raytune_suite import cluster
-    from raytune_suite.config import load_config
-    from raytune_suite.store import default_tracking_uri
+    from raytune_suite import preflight
 
-    overrides = list(args.overrides)
-    if args.num_samples is not None:
-        overrides.append(f"tune.num_samples={args.num_samples}")
-    cfg = load_config(args.config, overrides)
+    checked = preflight.run_checks("submit", args)
+    cfg = checked.cfg
+
+    from raytune_suite import cluster
+
     return cluster.submit(
         cfg, args.address,
-        tracking_uri=args.mlflow_uri or cfg.mlflow.tracking_uri or default_tracking_uri(),
+        tracking_uri=preflight.tracking_uri(checked)[0],
         storage=args.storage or cluster.cluster_storage(cfg.run.storage),
         working_dir=Path(args.working_dir) if args.working_dir else None,
         wait=not args.no_wait,
@@ -163,12 +170,15 @@ def cmd_report(args: argparse.Namespace) -> int:
     import time
     from pathlib import Path
 
+    from raytune_suite import preflight
+
+    started = time.monotonic()
+    uri, parent = preflight.run_checks("report", args).report_target
+
     from mlflow import MlflowClient
 
     from raytune_suite import report
 
-    started = time.monotonic()
-    uri, parent = report.resolve_target(args.target, args.mlflow_uri)
     sweep = report.load_sweep(MlflowClient(uri), parent)
     out = Path(args.out or f"report-{sweep.name}")
     files = report.write_report(sweep, out, top_k=args.top_k)
@@ -188,6 +198,10 @@ def _pandas_wide():
 
 def cmd_ui(args: argparse.Namespace) -> int:
     import signal
+
+    from raytune_suite import preflight
+
+    preflight.run_checks("ui", args)
 
     from raytune_suite import ui
     from raytune_suite.store import default_tracking_uri
@@ -213,8 +227,8 @@ COMMANDS = {"run": cmd_run, "validate": cmd_validate, "submit": cmd_submit, "rep
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
     try:
+        args = build_parser().parse_args(argv)
         return COMMANDS[args.command](args)
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -1,13 +1,19 @@
 """Typed experiment configuration: YAML + `--set key=value` overrides -> one validated `ExperimentConfig`.
 
-Everything a sweep needs is checked here, before any Ray resource exists: unknown keys, out-of-range values,
-registry names (optimizers, schedules, searchers, schedulers) and the search space against the experiment's own
-`ModelConfig` / `DataConfig`. Every failure is a `ConfigError` whose message is one line naming the field.
+The config's own checks live here, in the order `preflight.py` runs them before any Ray resource exists: the file
+(readable UTF-8 YAML, no duplicate keys, a mapping), `--set` overrides, finite numbers, then the typed models:
+unknown keys, out-of-range values, registry names (optimizers, schedules, searchers, schedulers; their modules are
+imported only when a name is checked, so a YAML typo never waits for torch) and the search space against the
+experiment's own `ModelConfig` / `DataConfig`. Every failure is a `ConfigError` whose message is one line naming the
+field.
 """
 
 from __future__ import annotations
 
 import copy
+import importlib
+import importlib.util
+import math
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -16,19 +22,21 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from raytune_suite.errors import ConfigError
-from raytune_suite.optim import OPTIMIZERS
-from raytune_suite.schedulers import SCHEDULERS
-from raytune_suite.schedules import SCHEDULES
-from raytune_suite.searchers import SEARCHERS
-from raytune_suite.space import SECTIONS, ParamSpec, check_space
+from raytune_suite.space import SECTIONS, ParamSpec, check_space, conditional_params
 
-Strict = ConfigDict(extra="forbid")
+# Non-finite numbers are never a meaningful setting: `lr: .inf` would train to NaN and still be ranked.
+Strict = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
-def _one_of(registry: dict, what: str):
+def _one_of(registry: str, what: str):
+    """A validator against the registry `module:NAME`, imported only when a value is checked: the optimizer and
+    schedule registries import torch, which a YAML syntax error or a bad CLI flag should never wait for."""
+    module, _, name = registry.partition(":")
+
     def check(value: str) -> str:
-        if value not in registry:
-            raise ValueError(f"unknown {what} {value!r}; choose one of: {', '.join(registry)}")
+        names = getattr(importlib.import_module(module), name)
+        if value not in names:
+            raise ValueError(f"unknown {what} {value!r}; choose one of: {', '.join(names)}")
         return value
 
     return check
@@ -63,8 +71,8 @@ class TrainConfig(BaseModel):
     grad_accum_steps: int = Field(1, ge=1, description="micro-batches of batch_size per optimizer step")
     grad_clip_norm: float | None = Field(None, gt=0, description="clip the global gradient norm; null: no clipping")
 
-    _optimizer = field_validator("optimizer")(_one_of(OPTIMIZERS, "optimizer"))
-    _schedule = field_validator("schedule")(_one_of(SCHEDULES, "schedule"))
+    _optimizer = field_validator("optimizer")(_one_of("raytune_suite.optim:OPTIMIZERS", "optimizer"))
+    _schedule = field_validator("schedule")(_one_of("raytune_suite.schedules:SCHEDULES", "schedule"))
 
 
 class Resources(BaseModel):
@@ -101,8 +109,8 @@ class TuneSettings(BaseModel):
         1, ge=1, description="data-parallel Ray Train workers per trial (DDP); tune.resources are then per worker"
     )
 
-    _search = field_validator("search")(_one_of(SEARCHERS, "search"))
-    _scheduler = field_validator("scheduler")(_one_of(SCHEDULERS, "scheduler"))
+    _search = field_validator("search")(_one_of("raytune_suite.searchers:SEARCHERS", "search"))
+    _scheduler = field_validator("scheduler")(_one_of("raytune_suite.schedulers:SCHEDULERS", "scheduler"))
 
 
 class MlflowSettings(BaseModel):
@@ -150,6 +158,17 @@ class ExperimentConfig(BaseModel):
             )
         return self
 
+    @model_validator(mode="after")
+    def _grace_period_fits_the_epochs(self) -> ExperimentConfig:
+        # ASHA would silently clip it to max_t: the sweep then never stops a trial early.
+        grace, epochs = self.tune.asha.grace_period, self.train.epochs
+        if self.tune.scheduler == "asha" and grace > epochs:
+            raise ValueError(
+                f"tune.asha.grace_period: {grace} is more than train.epochs ({epochs}), so ASHA could never stop "
+                f"a trial; set tune.asha.grace_period <= {epochs} or raise train.epochs"
+            )
+        return self
+
     def fixed_sections(self) -> dict[str, dict[str, Any]]:
         """The fixed (untuned) values of every section, as plain dicts."""
         return {"data": dict(self.data), "model": dict(self.model), "train": self.train.model_dump()}
@@ -159,8 +178,27 @@ class ExperimentConfig(BaseModel):
 _FLOAT = re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$|^[-+]?\.(?:inf|Inf|INF)$|^\.(?:nan|NaN|NAN)$")
 
 
+class DuplicateKeyError(yaml.MarkedYAMLError):
+    """A mapping names the same key twice: PyYAML would silently keep the last one."""
+
+
 class _Loader(yaml.SafeLoader):
-    pass
+    """SafeLoader with YAML 1.2 floats (`1e-3`) that refuses duplicate keys at any level."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict[Any, yaml.Node] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *base` may legitimately repeat keys it merges
+                continue
+            key = self.construct_object(key_node, deep=True)
+            if isinstance(key, str | int | float | bool) and key in seen:
+                first = seen[key].start_mark.line + 1
+                raise DuplicateKeyError(
+                    problem=f"duplicate key {key!r} (first at line {first}); merge the two into one",
+                    problem_mark=key_node.start_mark,
+                )
+            seen[key] = key_node
+        return super().construct_mapping(node, deep=deep)
 
 
 _Loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+0123456789."))
@@ -168,6 +206,14 @@ _Loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+0123456
 
 def parse_yaml(text: str) -> Any:
     return yaml.load(text, Loader=_Loader)
+
+
+def yaml_problem(exc: yaml.YAMLError, with_line: bool = True) -> str:
+    """PyYAML's explanation on one line (its own spans several), led by the line number where it has one."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc)
+    where = f"line {mark.line + 1}: " if mark and with_line else ""
+    return where + " ".join(str(problem).split())
 
 
 def apply_override(raw: dict[str, Any], assignment: str) -> None:
@@ -182,13 +228,20 @@ def apply_override(raw: dict[str, Any], assignment: str) -> None:
         if not isinstance(child, dict):
             raise ConfigError(f"--set {key}: {part!r} holds a value, not a section")
         node = child
-    node[parts[-1]] = parse_yaml(value)
+    try:
+        node[parts[-1]] = parse_yaml(value)
+    except yaml.YAMLError as exc:
+        raise ConfigError(
+            f"--set {key}: {value!r} is not valid YAML ({yaml_problem(exc)}); quote it or close its brackets, "
+            "e.g. --set 'train.lr=0.01' or --set 'space.model.channels.values=[16, 32]'"
+        ) from None
 
 
 def format_validation_error(err: ValidationError, prefix: str = "", root: type[BaseModel] | None = None) -> str:
     """The first pydantic error as one line: `field.path: what is wrong`."""
     first = err.errors()[0]
-    loc = ".".join(str(p) for p in first["loc"] if not str(p).startswith("function-after"))
+    # pydantic's own location steps ("function-after[...]", "[key]" for a bad dict key) are no config field
+    loc = ".".join(str(p) for p in first["loc"] if not str(p).startswith(("function-after", "[key]")))
     msg = first["msg"].removeprefix("Value error, ")
     if not loc and not prefix:  # a whole-config check: its message names its own field
         return msg
@@ -214,30 +267,90 @@ def _model_at(model: type[BaseModel] | None, path: list[str]) -> type[BaseModel]
 def load_config(path: str | Path, overrides: list[str] = ()) -> ExperimentConfig:
     """Read, override and validate a sweep config, experiment-specific sections included."""
     path = Path(path)
+    raw = parse_config_text(read_config_text(path), path)
+    raw = apply_overrides(raw, overrides, path)
+    check_finite_numbers(raw)
+    return validate_config(raw)
+
+
+def read_config_text(path: Path) -> str:
+    """The file's text, or one line saying why there is none: missing, a folder, not a file, unreadable, binary."""
+    if not path.exists():
+        raise ConfigError(f"{path}: no such file; pass the path of an experiment YAML")
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a folder, not a file; pass the experiment YAML inside it")
+    if not path.is_file():  # a FIFO or device would block or stream for ever
+        raise ConfigError(f"{path}: not a regular file; pass the path of an experiment YAML")
     try:
-        raw = parse_yaml(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file; pass the path of an experiment YAML") from None
+        data = path.read_bytes()
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read it ({err.strerror or err}); check its permissions") from None
+    if b"\0" in data:
+        raise ConfigError(f"{path}: a binary file, not YAML text; pass the experiment YAML")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte 0x{data[err.start]:02x} at offset {err.start}); save it as UTF-8"
+        ) from None
+
+
+def parse_config_text(text: str, path: Path) -> dict[str, Any]:
+    """YAML without duplicate keys whose top level is a mapping of sections."""
+    try:
+        raw = parse_yaml(text)
+    except DuplicateKeyError as exc:
+        raise ConfigError(f"{path}: {yaml_problem(exc)}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path}:{where} is not valid YAML: {getattr(exc, 'problem', exc)}") from None
+        problem = yaml_problem(exc, with_line=False)
+        raise ConfigError(f"{path}:{where} is not valid YAML: {problem}; fix the YAML there") from None
+    if raw is None:
+        raise ConfigError(f"{path}: empty; an experiment YAML needs at least `experiment: NAME`")
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of sections (experiment, train, space, tune, ...)")
+    return raw
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str], path: Path) -> dict[str, Any]:
+    """A copy of `raw` with its default name, the `--set` overrides and the experiment path resolved."""
     raw = copy.deepcopy(raw)
     raw.setdefault("name", path.stem)
     for assignment in overrides:
         apply_override(raw, assignment)
     if isinstance(raw.get("experiment"), str):
         raw["experiment"] = resolve_experiment_ref(raw["experiment"], path.parent)
-    return validate_config(raw)
+    return raw
+
+
+def check_finite_numbers(node: Any, where: str = "") -> None:
+    """Refuse `.inf` / `.nan` anywhere (experiment sections and seed points too, which no typed model covers)."""
+    if isinstance(node, float) and not math.isfinite(node):
+        raise ConfigError(f"{where or 'config'}: {node} is not a finite number; give a finite value")
+    children = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for key, child in children:
+        check_finite_numbers(child, f"{where}[{key}]" if isinstance(key, int) else f"{where}.{key}".lstrip("."))
 
 
 def resolve_experiment_ref(ref: str, base: Path) -> str:
     """A `.py` path relative to the YAML becomes absolute, so trials on any worker find the same file."""
     if ref.endswith(".py"):
         return str((base / ref).resolve())
+    if "." not in ref and (base / f"{ref}.py").is_file() and not _shipped_experiment(ref):
+        # `experiment: foo` with foo.py beside the YAML but no experiments.foo: the user meant the file.
+        raise ConfigError(
+            f"experiment: no module {ref!r}, but {(base / ref).resolve()}.py sits next to the YAML; "
+            f"write experiment: {ref}.py"
+        )
     return ref
+
+
+def _shipped_experiment(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(f"experiments.{name}") is not None
+    except ModuleNotFoundError:  # no `experiments` package at all
+        return False
 
 
 def validate_config(raw: dict[str, Any]) -> ExperimentConfig:
@@ -279,3 +392,15 @@ def _check_points(cfg: ExperimentConfig) -> None:
                         f"tune.points_to_evaluate[{i}].{section}.{name}: not in the search space; "
                         f"only tuned parameters can be seeded"
                     )
+    check_seed_points_fit_the_searcher(cfg)
+
+
+def check_seed_points_fit_the_searcher(cfg: ExperimentConfig) -> None:
+    """HyperOpt needs complete seed points, which a conditional (tree-shaped) space cannot give."""
+    conditional = conditional_params(cfg.space)
+    if cfg.tune.points_to_evaluate and cfg.tune.search == "hyperopt" and conditional:
+        section, name = conditional[0]
+        raise ConfigError(
+            f"tune.points_to_evaluate[0]: spaces with conditional parameters ({section}.{name}) cannot be "
+            "seeded; remove points_to_evaluate or the 'when'"
+        )

@@ -20,6 +20,7 @@ import importlib
 import importlib.util
 import math
 import sys
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
@@ -122,7 +123,11 @@ def _import(ref: str) -> ModuleType:
         spec = importlib.util.spec_from_file_location(f"raytune_suite_user_{path.stem}", path)
         module = importlib.util.module_from_spec(spec)
         sys.modules[spec.name] = module  # pydantic resolves the module's annotations through sys.modules
-        spec.loader.exec_module(module)
+        try:
+            spec.loader.exec_module(module)
+        except Exception as exc:
+            del sys.modules[spec.name]
+            raise ConfigError(import_failure(exc, str(path))) from None
         return module
     name = ref if "." in ref else f"experiments.{ref}"
     try:
@@ -132,7 +137,40 @@ def _import(ref: str) -> ModuleType:
             raise ConfigError(
                 f"experiment: no module {ref!r}; available: {', '.join(available_experiments())}"
             ) from None
-        raise
+        raise ConfigError(import_failure(exc, _origin(name))) from None
+    except Exception as exc:
+        raise ConfigError(import_failure(exc, _origin(name))) from None
+
+
+def import_failure(exc: BaseException, filename: str | None) -> str:
+    """An experiment module that fails to import, as one line naming its file and line and the fix.
+
+    The exception's type is named for anything unexpected: a bug in the module must stay recognisable.
+    """
+    if isinstance(exc, SyntaxError):
+        where = f"{exc.filename}:{exc.lineno}"
+        return f"experiment: {where}: SyntaxError: {exc.msg}; fix the module there"
+    where = _failing_line(exc, filename)
+    if isinstance(exc, ModuleNotFoundError):
+        return f"experiment: {where}: No module named {exc.name!r}; install it (or fix the import)"
+    message = " ".join(str(exc).split())
+    return f"experiment: {where}: {type(exc).__name__}: {message}; fix the module there"
+
+
+def _failing_line(exc: BaseException, filename: str | None) -> str:
+    """`file:line` of the deepest traceback frame in the experiment's own file (the statement that failed)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    own = [f for f in frames if filename and Path(f.filename).resolve() == Path(filename).resolve()]
+    frame = (own or frames or [None])[-1]
+    return f"{frame.filename}:{frame.lineno}" if frame else str(filename)
+
+
+def _origin(module_name: str) -> str | None:
+    try:
+        spec = importlib.util.find_spec(module_name)
+    except (ImportError, ValueError):
+        return None
+    return spec.origin if spec else None
 
 
 def available_experiments() -> list[str]:

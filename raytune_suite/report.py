@@ -25,7 +25,6 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from raytune_suite.errors import ConfigError
 from raytune_suite.objective import Objective
 
 RESULTS_CSV = "results.csv"
@@ -120,17 +119,13 @@ def _artifact_text(client, run_id: str, path: str) -> str:
 
 
 def resolve_target(target: str, tracking_uri: str | None) -> tuple[str, str]:
-    """A sweep folder (its `mlflow_runs.json`) or a parent run id -> (tracking URI, parent run id)."""
-    from raytune_suite.runmap import RUN_MAP_FILE, RunMap
-    from raytune_suite.store import default_tracking_uri
+    """A sweep folder (its `mlflow_runs.json`) or a parent run id -> (tracking URI, parent run id).
 
-    path = Path(target)
-    if path.is_dir():
-        if not (path / RUN_MAP_FILE).is_file():
-            raise ConfigError(f"report {target}: no {RUN_MAP_FILE} in that folder; pass a sweep folder or a run id")
-        run_map = RunMap.load(path, what="report")
-        return tracking_uri or run_map.tracking_uri, run_map.parent_run_id
-    return tracking_uri or default_tracking_uri(), target
+    The preflight's resolution (missing folders, corrupt maps and malformed ids are one-line errors there).
+    """
+    from raytune_suite.preflight import resolve_report_target
+
+    return resolve_report_target(target, tracking_uri)
 
 
 # -- table -----------------------------------------------------------------------------------------------------

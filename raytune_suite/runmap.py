@@ -42,25 +42,27 @@ class RunMap:
         return cls.path(sweep_dir).is_file()
 
     @classmethod
-    def load(cls, sweep_dir: Path, what: str = "--resume") -> RunMap:
-        """The map of a sweep folder; a one-line `ConfigError` (prefixed with `what`) if it is missing or corrupt."""
+    def load(cls, sweep_dir: Path, field: str | None = None) -> RunMap:
+        """The map of a sweep folder; a one-line `ConfigError` naming `field` (default: `--resume DIR`) if the
+        folder holds none, or one that is not JSON or names no parent run."""
+        field = field or f"--resume {sweep_dir}"
         path = cls.path(sweep_dir)
         if not path.is_file():
-            raise ConfigError(f"{what} {sweep_dir}: no {RUN_MAP_FILE} there; pass the sweep folder `run` printed")
+            raise ConfigError(f"{field}: no {RUN_MAP_FILE} in that folder; pass the sweep folder `run` printed")
         try:
-            raw = json.loads(path.read_text())
-            return cls(
-                parent_run_id=str(raw["parent_run_id"]),
-                tracking_uri=str(raw["tracking_uri"]),
-                resumes=int(raw.get("resumes", 0)),
-                trials=dict(raw.get("trials", {})),
-                configs=dict(raw.get("configs", {})),
-            )
-        except (ValueError, KeyError, TypeError, OSError) as exc:
-            raise ConfigError(
-                f"{what} {sweep_dir}: {RUN_MAP_FILE} is unreadable ({type(exc).__name__}: {exc}); "
-                "pass the parent run id instead"
-            ) from None
+            raw = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as err:
+            reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise ConfigError(f"{field}: {path} is unreadable or not JSON ({reason}); pass the run id") from None
+        if not isinstance(raw, dict) or not isinstance(raw.get("parent_run_id"), str):
+            raise ConfigError(f"{field}: {path} names no parent_run_id; pass the sweep's parent run id instead")
+        return cls(
+            parent_run_id=raw["parent_run_id"],
+            tracking_uri=str(raw.get("tracking_uri") or ""),
+            resumes=int(raw.get("resumes", 0)),
+            trials=dict(raw.get("trials", {})),
+            configs=dict(raw.get("configs", {})),
+        )
 
     def save(self, sweep_dir: Path) -> None:
         path = self.path(sweep_dir)

@@ -32,23 +32,35 @@ def asha(cfg: ExperimentConfig) -> TrialScheduler:
 PBT_PERTURBATION_INTERVAL = 1
 
 
-def pbt_mutations(cfg: ExperimentConfig) -> dict[str, dict]:
-    """The `train` parameters PBT may perturb: continuous, unconditional ones, as Ray Tune domains."""
-    from raytune_suite.errors import ConfigError
-
-    mutable = {
-        name: spec.to_domain()
+def pbt_mutable_params(cfg: ExperimentConfig) -> list[str]:
+    """The `train` parameters PBT may perturb: continuous, unconditional ones."""
+    return [
+        name
         for name, spec in cfg.space.get("train", {}).items()
         if spec.type in ("uniform", "loguniform") and not spec.when
-    }
+    ]
+
+
+def check_pbt(cfg: ExperimentConfig) -> None:
+    """PBT's needs, checked by the preflight before Ray or MLflow start (and again when PBT is built)."""
+    from raytune_suite.errors import ConfigError
+
+    if cfg.tune.scheduler != "pbt":
+        return
     if cfg.tune.search == "hyperopt":
         raise ConfigError("tune.scheduler: pbt proposes configs itself; set tune.search: random (or grid)")
-    if not mutable:
+    if not pbt_mutable_params(cfg):
         raise ConfigError(
             "tune.scheduler: pbt mutates continuous train parameters; add one to the space, "
             "e.g. space.train.lr: {type: loguniform, low: 1.0e-4, high: 1.0e-2}"
         )
-    return {"train": mutable}
+
+
+def pbt_mutations(cfg: ExperimentConfig) -> dict[str, dict]:
+    """The mutable `train` parameters as Ray Tune domains."""
+    check_pbt(cfg)
+    train = cfg.space["train"]
+    return {"train": {name: train[name].to_domain() for name in pbt_mutable_params(cfg)}}
 
 
 def pbt(cfg: ExperimentConfig) -> TrialScheduler:

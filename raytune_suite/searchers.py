@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from raytune_suite.errors import ConfigError
+from raytune_suite.config import check_seed_points_fit_the_searcher
 
 if TYPE_CHECKING:
     from ray.tune.search import Searcher
@@ -22,17 +22,15 @@ def _seed_points(cfg: ExperimentConfig) -> list[dict[str, Any]] | None:
     """Seed points with every tuned parameter filled in (HyperOpt needs complete points)."""
     if not cfg.tune.points_to_evaluate:
         return None
+    # The preflight refuses these before anything starts (config.check_seed_points_fit_the_searcher);
+    # this guard stays for configs built in code.
+    check_seed_points_fit_the_searcher(cfg)
     fixed = cfg.fixed_sections()
     points = []
-    for i, point in enumerate(cfg.tune.points_to_evaluate):
+    for point in cfg.tune.points_to_evaluate:
         full: dict[str, dict[str, Any]] = {}
         for section, params in cfg.space.items():
-            for name, spec in params.items():
-                if spec.when or any(s.when and name in s.when for s in params.values()):
-                    raise ConfigError(
-                        f"tune.points_to_evaluate[{i}]: spaces with conditional parameters "
-                        f"({section}.{name}) cannot be seeded; remove points_to_evaluate or the 'when'"
-                    )
+            for name in params:
                 value = point.get(section, {}).get(name, fixed[section].get(name))
                 full.setdefault(section, {})[name] = value
         points.append(full)

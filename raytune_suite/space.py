@@ -35,7 +35,7 @@ CATEGORICAL = {"choice", "grid"}
 class ParamSpec(BaseModel):
     """One tunable parameter of the search space."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     type: ParamType
     low: float | None = None
@@ -46,6 +46,8 @@ class ParamSpec(BaseModel):
 
     @model_validator(mode="after")
     def _fields_fit_the_type(self) -> ParamSpec:
+        if self.when is not None and len(self.when) != 1:
+            raise ValueError("'when' names exactly one parameter, e.g. when: {optimizer: [sgd]}")
         if self.type in CATEGORICAL:
             if not self.values:
                 raise ValueError(f"type {self.type} needs a non-empty 'values' list")
@@ -64,8 +66,6 @@ class ParamSpec(BaseModel):
             raise ValueError(f"type {self.type} needs a step 'q' > 0")
         if self.type == "randint" and (self.low != int(self.low) or self.high != int(self.high)):
             raise ValueError("randint needs whole numbers for low and high")
-        if self.when is not None and len(self.when) != 1:
-            raise ValueError("'when' names exactly one parameter, e.g. when: {optimizer: [sgd]}")
         return self
 
     def candidates(self) -> list[Any]:
@@ -90,6 +90,16 @@ class ParamSpec(BaseModel):
         if self.type == "qloguniform":
             return tune.qloguniform(self.low, self.high, self.q)
         return getattr(tune, self.type)(self.low, self.high)
+
+
+def conditional_params(space: dict[str, dict[str, ParamSpec]]) -> list[tuple[str, str]]:
+    """(section, name) of every parameter that is conditional or that another parameter's `when` names."""
+    return [
+        (section, name)
+        for section, params in space.items()
+        for name, spec in params.items()
+        if spec.when or any(s.when and name in s.when for s in params.values())
+    ]
 
 
 def _condition(spec: ParamSpec) -> tuple[str, list[Any]] | None:
@@ -123,6 +133,8 @@ def _check_condition(field: str, name: str, spec: ParamSpec, params: dict[str, P
     if cond is None:
         return
     parent_name, values = cond
+    if parent_name == name:  # before the parent's checks: the parent *is* this (conditional) parameter
+        raise ConfigError(f"{field}.when: a parameter cannot depend on itself; name a sibling choice parameter")
     parent = params.get(parent_name)
     if parent is None or parent.type not in CATEGORICAL:
         raise ConfigError(f"{field}.when: {parent_name!r} must be a choice or grid parameter in the same section")
@@ -131,8 +143,6 @@ def _check_condition(field: str, name: str, spec: ParamSpec, params: dict[str, P
     unknown = [v for v in values if v not in parent.values]
     if unknown:
         raise ConfigError(f"{field}.when: {unknown} are not values of {parent_name} ({parent.values})")
-    if parent_name == name:
-        raise ConfigError(f"{field}.when: a parameter cannot depend on itself")
 
 
 def _check_value(field: str, model: type[BaseModel], values: dict[str, Any]) -> None:

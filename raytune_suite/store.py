@@ -11,10 +11,12 @@ import contextlib
 import fcntl
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from mlflow import MlflowClient
+if TYPE_CHECKING:  # MLflow is imported where a store is opened: the preflight reads this module's names first
+    from mlflow import MlflowClient
 
-from raytune_suite.store_writer import QueuedClient
+    from raytune_suite.store_writer import QueuedClient
 
 DEFAULT_DB = "mlflow.db"
 
@@ -54,6 +56,10 @@ def creation_lock(uri: str):
 def open_sweep_store(uri: str, experiment_name: str | None) -> tuple[QueuedClient, str | None]:
     """A queued client of the store and the id of the sweep's experiment (created if needed; None without a
     name), race-free: the first use of a new store creates its schema under the lock."""
+    from mlflow import MlflowClient
+
+    from raytune_suite.store_writer import QueuedClient
+
     with creation_lock(uri):
         client = MlflowClient(tracking_uri=uri)
         if experiment_name is None:

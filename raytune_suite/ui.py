@@ -53,6 +53,9 @@ def port_is_free(port: int) -> bool:
 
 def start_server(tracking_uri: str, port: int) -> UiServer:
     """`mlflow server` on 127.0.0.1:port over `tracking_uri`; returns once /health answers."""
+    from raytune_suite.preflight import port_in_range
+
+    port_in_range(port, "--port")  # port 0 would bind a random port that the health check never finds
     if not port_is_free(port):
         raise ConfigError(f"--port {port}: something already listens there; pick another port")
     command = [

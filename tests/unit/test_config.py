@@ -1,4 +1,5 @@
 import pytest
+from pydantic import ValidationError
 
 from raytune_suite.config import load_config
 from raytune_suite.errors import ConfigError
@@ -93,3 +94,97 @@ def test_experiment_can_be_a_file_next_to_the_yaml(tmp_path):
 def test_seed_points_must_name_tuned_parameters(mnist_yaml):
     with pytest.raises(ConfigError, match=r"points_to_evaluate\[0\].train.beta1: not in the search space"):
         load_config(mnist_yaml, ["tune.points_to_evaluate=[{train: {beta1: 0.5}}]"])
+
+
+def test_a_duplicate_key_at_any_level_is_an_error_naming_key_and_lines(tmp_path):
+    top = write_yaml(tmp_path / "top.yaml", "experiment: mnist_cnn\ntrain: {lr: 0.1}\ntrain: {epochs: 2}\n")
+    with pytest.raises(ConfigError, match=r"top.yaml: line 3: duplicate key 'train' \(first at line 2\); merge"):
+        load_config(top)
+    nested = write_yaml(tmp_path / "nested.yaml", "experiment: mnist_cnn\ntune:\n  asha: {grace_period: 1}\n"
+                        "  seed: 1\n  asha: {reduction_factor: 2}\n")  # fmt: skip
+    with pytest.raises(ConfigError, match=r"nested.yaml: line 5: duplicate key 'asha'"):
+        load_config(nested)
+
+
+def test_yaml_merge_keys_may_still_override_what_they_merge(tmp_path):
+    path = write_yaml(tmp_path / "merge.yaml", "experiment: mnist_cnn\ntrain: {<<: {lr: 0.1, epochs: 2}, lr: 0.2}\n")
+    cfg = load_config(path)
+    assert cfg.train.lr == pytest.approx(0.2) and cfg.train.epochs == 2
+
+
+@pytest.mark.parametrize("field", ["lr", "l2", "momentum", "grad_clip_norm"])
+def test_the_typed_models_refuse_non_finite_numbers_themselves(field):
+    from raytune_suite.config import TrainConfig
+
+    with pytest.raises(ValidationError, match="finite number"):
+        TrainConfig(**{field: float("inf")})
+
+
+def test_a_search_space_bound_cannot_be_infinite():
+    from raytune_suite.space import ParamSpec
+
+    with pytest.raises(ValidationError, match="finite number"):
+        ParamSpec(type="uniform", low=0.0, high=float("inf"))
+
+
+def test_a_grace_period_longer_than_the_epochs_is_refused_with_the_fix(mnist_yaml):
+    with pytest.raises(ConfigError, match=r"^tune.asha.grace_period: 9 is more than train.epochs \(8\).*; set"):
+        load_config(mnist_yaml, ["tune.asha.grace_period=9"])
+    assert load_config(mnist_yaml, ["tune.asha.grace_period=9", "tune.scheduler=fifo"]).tune.scheduler == "fifo"
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"experiment: mnist_cnn\n\x00\x01", "a binary file, not YAML text"),
+        ("description: café\n".encode("latin-1"), r"not UTF-8 text \(byte 0xe9 at offset 16\); save it as UTF-8"),
+        (b"", "empty; an experiment YAML needs at least `experiment: NAME`"),
+        (b"- a\n- b\n", "expected a mapping of sections"),
+    ],
+)
+def test_a_config_file_that_is_no_yaml_mapping_is_one_line(tmp_path, content, expected):
+    path = tmp_path / "c.yaml"
+    path.write_bytes(content)
+    with pytest.raises(ConfigError, match=rf"c.yaml: {expected}"):
+        load_config(path)
+
+
+def test_a_folder_is_not_a_config(tmp_path):
+    with pytest.raises(ConfigError, match="is a folder, not a file"):
+        load_config(tmp_path)
+
+
+def test_a_set_value_that_is_not_yaml_names_the_set(mnist_yaml):
+    with pytest.raises(ConfigError, match=r"^--set train.lr: '\[unclosed' is not valid YAML \(.*\); quote it"):
+        load_config(mnist_yaml, ["train.lr=[unclosed"])
+
+
+def test_an_experiment_name_with_its_file_beside_the_yaml_suggests_the_file(tmp_path):
+    (tmp_path / "digits_gru.py").write_text("")
+    path = write_yaml(tmp_path / "x.yaml", "experiment: digits_gru\n")
+    with pytest.raises(ConfigError, match=r"no module 'digits_gru', but .*digits_gru.py sits next to the YAML; write"):
+        load_config(path)
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("x = 1\ndef f(:\n", r"my_exp.py:2: SyntaxError: "),
+        (
+            "x = 1\nimport no_such_package_anywhere\n",
+            r"my_exp.py:2: No module named 'no_such_package_anywhere'; install",
+        ),
+        ("x = 1\ny = 1 / 0\n", r"my_exp.py:2: ZeroDivisionError: division by zero; fix the module there"),
+    ],
+)
+def test_an_experiment_that_fails_to_import_is_one_line_naming_file_and_line(tmp_path, source, expected):
+    (tmp_path / "my_exp.py").write_text(source)
+    path = write_yaml(tmp_path / "x.yaml", "experiment: my_exp.py\n")
+    with pytest.raises(ConfigError, match=rf"^experiment: {tmp_path}/{expected}") as err:
+        load_config(path)
+    assert "\n" not in str(err.value)
+
+
+def test_a_conditional_space_cannot_be_seeded_for_hyperopt(mnist_yaml):
+    with pytest.raises(ConfigError, match=r"conditional parameters \(train.optimizer\) cannot be seeded"):
+        load_config(mnist_yaml, ["tune.points_to_evaluate=[{train: {lr: 1.0e-3}}]"])

@@ -57,5 +57,5 @@ def test_runs_of_trials_the_restored_experiment_forgot_are_deleted(killed_sweep)
 
 
 def test_resuming_a_folder_without_a_run_map_names_the_fix(tmp_path):
-    with pytest.raises(ConfigError, match=r"no mlflow_runs\.json there"):
+    with pytest.raises(ConfigError, match=r"no mlflow_runs\.json in that folder"):
         RunMap.load(tmp_path)
