@@ -3,7 +3,6 @@
 import pytest
 
 from raytune_suite.config import load_config
-from raytune_suite.errors import ConfigError
 from raytune_suite.sweep import run_sweep
 from tests.integration.test_sweep import runs_of
 
@@ -38,9 +37,3 @@ def test_pbt_sweep_finishes_and_records_each_generation_as_new_params_and_config
         assert logged == pytest.approx(trained)
         changed_mid_run += len({round(v, 12) for v in logged.values()}) > 1
     assert changed_mid_run, "no trial trained with a mutated lr"
-
-
-def test_pbt_with_hyperopt_is_refused_with_the_fix(mnist_yaml):
-    cfg = load_config(mnist_yaml, ["tune.scheduler=pbt"])
-    with pytest.raises(ConfigError, match=r"tune\.search: random"):
-        run_sweep(cfg, tracking_uri="sqlite:///unused.db")
