@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from raytune_suite.errors import ConfigError, RunFailure
 
@@ -142,6 +143,8 @@ def print_summary(result, cfg) -> None:
     else:
         print(f"Review: raytune-suite ui --mlflow-uri {result.tracking_uri}  (then http://127.0.0.1:5000/{runs})")
     print(f"Report: raytune-suite report {result.storage_path}")
+    if any(Path(result.storage_path).glob("trial_*/events.out.tfevents*")):
+        print(f"TensorBoard: tensorboard --logdir {result.storage_path}")
     if result.failed:
         print(f"{result.failed} trial(s) failed: their error.txt files are under {result.storage_path}",
               file=sys.stderr)  # fmt: skip
@@ -167,10 +170,12 @@ def _review_kwargs(args: argparse.Namespace) -> dict:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    import os
     import time
-    from pathlib import Path
 
     from raytune_suite import preflight
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one bar per artifact read otherwise
 
     started = time.monotonic()
     uri, parent = preflight.run_checks("report", args).report_target

@@ -46,6 +46,11 @@ QUIET_ENV = {
     # after every checkpoint, ~50 ms each here, and warn about it every epoch. The price is known and worth it:
     # keeping every epoch's checkpoint filled 0.5 GB for one MNIST demo sweep.
     "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",
+    # Ray's console reporter prints a config box and a TensorBoard hint into its session temp folder even at
+    # verbose=0; the suite's progress lines replace it, and its summary points TensorBoard at the sweep folder.
+    "RAY_AIR_NEW_OUTPUT": "0",
+    # MLflow draws a progress bar for every artifact download (the report reads config.yaml back).
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
 }
 
 
