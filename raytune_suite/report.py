@@ -69,6 +69,14 @@ class SweepData:
         """`section.name` of every tuned parameter, in the space's order."""
         return [f"{s}.{n}" for s, params in self.space.items() for n in params]
 
+    def active(self, key: str, params: dict[str, str]) -> bool:
+        """Whether a tuned parameter took part in a trial: a conditional one only where its `when` held (else its
+        logged value is the unused default, and tables and plots show it as absent)."""
+        section, _, name = key.partition(".")
+        when = self.space.get(section, {}).get(name, {}).get("when") or {}
+        chosen = {parent: params.get(f"{section}.{parent}") for parent in when}
+        return all(value is None or value in {str(v) for v in when[p]} for p, value in chosen.items())
+
     def param_type(self, key: str) -> str:
         section, _, name = key.partition(".")
         return self.space.get(section, {}).get(name, {}).get("type", "uniform" if not name else "choice")
@@ -146,7 +154,7 @@ def results_table(sweep: SweepData) -> pd.DataFrame:
             f"best_{sweep.metric}": best,
             "best_epoch": best_epoch,
         }
-        row.update({k: _typed(t.params.get(k)) for k in sweep.tuned})
+        row.update({k: _typed(t.params.get(k)) if sweep.active(k, t.params) else None for k in sweep.tuned})
         generations = int(t.tags.get("generation", 0))
         if generations:
             row["generations"] = generations

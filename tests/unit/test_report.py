@@ -35,7 +35,9 @@ def recorded_sweep(tmp_path, mnist_yaml):
             experiment_id, run_name=f"trial{i}", tags={"mlflow.parentRunId": parent, "trial_id": f"trial{i}"}
         )
         tags = [RunTag("stopped_early", "scheduler")] if len(curve) < 4 else []
-        params = [Param("train.lr", str(lr)), Param("model.channels", str(channels)), Param("train.optimizer", "adamw")]
+        optimizer = "nesterov" if i == 1 else "adamw"  # momentum (conditional on nesterov) is active in trial1 only
+        values = {"train.lr": lr, "model.channels": channels, "train.optimizer": optimizer, "train.momentum": 0.9}
+        params = [Param(k, str(v)) for k, v in values.items()]
         metrics = [Metric("val_accuracy", v, 0, step) for step, v in enumerate(curve, start=1)]
         client.log_batch(run.info.run_id, metrics=metrics, params=params, tags=tags)
         client.set_terminated(run.info.run_id)
@@ -85,3 +87,10 @@ def test_report_command_prints_the_top_k_table(recorded_sweep, tmp_path):
     table = proc.stdout.split("\n\n")[0].splitlines()
     assert len(table) == 3 and table[1].split()[0] == "trial1" and table[2].split()[0] == "trial5"
     assert (tmp_path / "rep" / "report.html").is_file()
+
+
+def test_an_inactive_conditional_parameter_is_absent_not_its_unused_default(recorded_sweep, tmp_path):
+    _, client, parent = recorded_sweep
+    table = report.results_table(report.load_sweep(client, parent)).set_index("trial")
+    assert table.loc["trial1", "train.momentum"] == 0.9  # nesterov: momentum was tuned here
+    assert table["train.momentum"].drop("trial1").isna().all()  # adamw: momentum took no part
