@@ -76,11 +76,15 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     cfg = preflight.run_checks("validate", args).cfg
 
+    from raytune_suite.space import grid_size
     from raytune_suite.tuner import total_trials  # imports Ray and torch: only for a config that passed
 
     tuned = sum(len(p) for p in cfg.space.values())
+    trials = f"{total_trials(cfg)} trial(s)"
+    if cfg.tune.search == "grid":
+        trials += f" ({grid_size(cfg.space, grid=True)} grid point(s) × num_samples {cfg.tune.num_samples})"
     print(
-        f"ok: {cfg.name} ({cfg.experiment}): {tuned} tuned parameter(s), {total_trials(cfg)} trial(s), "
+        f"ok: {cfg.name} ({cfg.experiment}): {tuned} tuned parameter(s), {trials}, "
         f"search={cfg.tune.search}, scheduler={cfg.tune.scheduler}, "
         f"metric={cfg.tune.metric} ({cfg.tune.mode}), {cfg.train.epochs} epoch(s) max"
     )

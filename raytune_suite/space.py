@@ -76,13 +76,18 @@ class ParamSpec(BaseModel):
             return [int(self.low), int(self.high) - 1]
         return [self.low, self.high]
 
-    def to_domain(self) -> Any:
+    def enumerated(self, grid: bool) -> bool:
+        """Tried value by value: `type: grid` always, `choice` too under exhaustive grid search."""
+        return self.type == "grid" or (grid and self.type == "choice")
+
+    def to_domain(self, grid: bool = False) -> Any:
+        """The Ray Tune domain; with `grid` (tune.search: grid) a choice is enumerated, not sampled."""
         from ray import tune
 
+        if self.enumerated(grid):
+            return tune.grid_search(self.values)
         if self.type == "choice":
             return tune.choice(self.values)
-        if self.type == "grid":
-            return tune.grid_search(self.values)
         if self.type == "randint":
             return tune.randint(int(self.low), int(self.high))
         if self.type == "quniform":
@@ -154,9 +159,12 @@ def _check_value(field: str, model: type[BaseModel], values: dict[str, Any]) -> 
 
 
 def build_param_space(
-    fixed: dict[str, dict[str, Any]], space: dict[str, dict[str, ParamSpec]]
+    fixed: dict[str, dict[str, Any]], space: dict[str, dict[str, ParamSpec]], grid: bool = False
 ) -> dict[str, dict[str, Any]]:
-    """Fixed values with Ray Tune domains substituted for every tuned parameter (conditionals as branches)."""
+    """Fixed values with Ray Tune domains substituted for every tuned parameter (conditionals as branches).
+
+    `grid` (tune.search: grid): every categorical parameter is enumerated, so one pass is the exhaustive grid of
+    the categorical values, a conditional one only inside its branch, each combination exactly once."""
     out = {section: dict(values) for section, values in fixed.items()}
     for section, params in space.items():
         children: dict[str, dict[str, ParamSpec]] = {}
@@ -165,13 +173,13 @@ def build_param_space(
             if cond:
                 children.setdefault(cond[0], {})[name] = spec
             else:
-                out[section][name] = spec.to_domain()
+                out[section][name] = spec.to_domain(grid)
         for parent_name, kids in children.items():
-            out[section][parent_name] = _branches(params[parent_name], kids)
+            out[section][parent_name] = _branches(params[parent_name], kids, grid)
     return out
 
 
-def _branches(parent: ParamSpec, kids: dict[str, ParamSpec]) -> Any:
+def _branches(parent: ParamSpec, kids: dict[str, ParamSpec], grid: bool) -> Any:
     from ray import tune
 
     branches = []
@@ -179,9 +187,9 @@ def _branches(parent: ParamSpec, kids: dict[str, ParamSpec]) -> Any:
         branch: dict[str, Any] = {BRANCH_VALUE: value}
         for name, spec in kids.items():
             if value in _condition(spec)[1]:
-                branch[f"{name}@{value}"] = spec.to_domain()
+                branch[f"{name}@{value}"] = spec.to_domain(grid)
         branches.append(branch)
-    return tune.grid_search(branches) if parent.type == "grid" else tune.choice(branches)
+    return tune.grid_search(branches) if parent.enumerated(grid) else tune.choice(branches)
 
 
 def resolve_trial_config(sections: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -202,18 +210,19 @@ def resolve_trial_config(sections: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def grid_size(space: dict[str, dict[str, ParamSpec]]) -> int:
-    """How many configurations one pass over the grid parameters makes (1 without grid parameters)."""
+def grid_size(space: dict[str, dict[str, ParamSpec]], grid: bool = False) -> int:
+    """How many configurations one pass over the enumerated parameters makes (1 without any); `grid` as in
+    `build_param_space`."""
     sizes = []
     for params in space.values():
         for name, spec in params.items():
-            if spec.type != "grid" or spec.when:
+            if not spec.enumerated(grid) or spec.when:
                 continue
             kids = [s for s in params.values() if (c := _condition(s)) and c[0] == name]
-            sizes.append(sum(_branch_size(v, kids) for v in spec.values))
+            sizes.append(sum(_branch_size(v, kids, grid) for v in spec.values))
     return math.prod(sizes) if sizes else 1
 
 
-def _branch_size(value: Any, kids: list[ParamSpec]) -> int:
-    active = [k for k in kids if value in _condition(k)[1] and k.type == "grid"]
+def _branch_size(value: Any, kids: list[ParamSpec], grid: bool) -> int:
+    active = [k for k in kids if value in _condition(k)[1] and k.enumerated(grid)]
     return math.prod(len(k.values) for k in active) if active else 1

@@ -22,7 +22,7 @@ from raytune_suite.trainable import train_trial
 
 def param_space(cfg: ExperimentConfig) -> dict[str, Any]:
     """What every trial's config holds: the sampled sections plus the sweep's fixed `suite` settings."""
-    space = build_param_space(cfg.fixed_sections(), cfg.space)
+    space = build_param_space(cfg.fixed_sections(), cfg.space, grid=cfg.tune.search == "grid")
     space["suite"] = {
         "experiment": cfg.experiment,
         "seed": cfg.tune.seed,
@@ -77,7 +77,9 @@ def short_trial_dirname(trial) -> str:
 
 def total_trials(cfg: ExperimentConfig) -> int:
     """Trials the sweep will run: num_samples, times the grid for grid-style search."""
-    return cfg.tune.num_samples * (grid_size(cfg.space) if cfg.tune.search != "hyperopt" else 1)
+    return cfg.tune.num_samples * (
+        grid_size(cfg.space, grid=cfg.tune.search == "grid") if cfg.tune.search != "hyperopt" else 1
+    )
 
 
 def build_tuner(

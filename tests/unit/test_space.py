@@ -71,3 +71,25 @@ def test_trial_config_carries_experiment_and_objective(mnist_yaml):
         "experiment": "mnist_cnn", "seed": 0, "metric": "val_accuracy", "mode": "max", "checkpoint_every": 1,
     }  # fmt: skip
     assert space["train"]["epochs"] == cfg.train.epochs == 8  # fixed values stay plain
+
+
+def test_exhaustive_grid_search_enumerates_every_categorical_combination_exactly_once():
+    """tune.search: grid: choices are enumerated, not sampled; a conditional one only inside its branch."""
+    space = {
+        "train": {
+            "optimizer": spec(type="choice", values=["adamw", "nesterov"]),
+            "momentum": spec(type="choice", values=[0.8, 0.9], when={"optimizer": ["nesterov"]}),
+            "batch_size": spec(type="choice", values=[32, 64, 128]),
+        }
+    }
+    fixed = {"train": {"momentum": 0.0}}
+    configs = [
+        resolve_trial_config(variant)["train"]
+        for _, variant in generate_variants(build_param_space(fixed, space, grid=True))
+    ]
+    seen = [(c["optimizer"], c["momentum"], c["batch_size"]) for c in configs]
+    expected = [(o, m, b) for o, ms in (("adamw", [0.0]), ("nesterov", [0.8, 0.9])) for m in ms for b in (32, 64, 128)]
+    assert sorted(seen) == sorted(expected) and len(set(seen)) == len(seen) == 9
+    assert grid_size(space, grid=True) == 9
+    # random search keeps sampling: one variant per pass
+    assert len(list(generate_variants(build_param_space(fixed, space)))) == 1 and grid_size(space) == 1
