@@ -401,6 +401,14 @@ def check_report_run_exists(p: Preflight) -> None:
         ) from None
 
 
+def check_experiment_runs(p: Preflight) -> None:
+    """The experiment's data loads and its model takes a training step, for the defaults and one sampled config
+    (smoke.py): its own bugs are one line here, not every trial failing after Ray and MLflow started."""
+    from raytune_suite.smoke import smoke_check
+
+    smoke_check(p.cfg)
+
+
 # -- the registry ----------------------------------------------------------------------------------------------
 CONFIG_CHECKS: list[Check] = [
     check_config_file,
@@ -411,7 +419,7 @@ CONFIG_CHECKS: list[Check] = [
     check_configured_mlflow_uri,
 ]
 CHECKS: dict[str, list[Check]] = {
-    "validate": CONFIG_CHECKS,
+    "validate": [*CONFIG_CHECKS, check_experiment_runs],
     "run": [
         check_num_samples,
         check_num_cpus,
@@ -423,6 +431,7 @@ CHECKS: dict[str, list[Check]] = {
         check_tracking_uri_fits_cluster,
         check_mlflow_server_answers,
         check_resume_target,
+        check_experiment_runs,  # seconds (the data loads): after every quick check
         check_storage,  # last: the only check that writes
     ],
     "submit": [

@@ -46,6 +46,7 @@ def places(tmp_path_factory) -> dict[str, str]:
     return {
         "{mnist}": str(EXPERIMENTS / "mnist_cnn.yaml"),
         "{diabetes}": str(EXPERIMENTS / "diabetes_linear.yaml"),
+        "{diabetes_py}": str(EXPERIMENTS / "diabetes_linear.py"),
         "{bad_experiments}": str(HERE / "experiments"),
         "{closed_port}": str(free_port()),
         "{store}": str(store),
@@ -140,7 +141,7 @@ def test_the_corpus_covers_every_family_with_at_least_100_unique_cases(capsys):
     families = Counter(c["family"] for c in CASES)
     assert len(CASES) >= 100
     expected = {"file", "yaml", "keys", "train", "finite", "tune", "space", "searcher", "seed", "experiment", "set",
-                "cli", "storage", "report"}  # fmt: skip
+                "cli", "storage", "report", "smoke"}  # fmt: skip
     assert set(families) == expected
     counts = ", ".join(f"{family} {n}" for family, n in sorted(families.items()))
     report_line(capsys, f"\ncorpus by family: {counts}; {len(CASES)} in all")
@@ -164,6 +165,7 @@ PROCESS_CASES = [
     "storage-under-a-file",
     "report-bogus-run-id",
     "report-run-id-not-in-the-store",
+    "smoke-build-model-bug-on-run",
 ]
 
 

@@ -337,3 +337,22 @@ def test_a_yaml_error_needs_no_heavy_import(tmp_path):
 
 def test_a_run_id_target_keeps_the_given_store():
     assert preflight.resolve_report_target("0" * 32, "sqlite:///s.db") == ("sqlite:///s.db", "0" * 32)
+
+
+def test_check_experiment_runs_takes_a_step_and_names_the_experiments_own_line(tmp_path):
+    preflight.check_experiment_runs(configured("data.dataset=digits", "data.subset=200"))
+    broken = tmp_path / "broken.py"
+    broken.write_text(
+        "from experiments.mnist_cnn import METRIC, MODE, TASK, DataConfig, ModelConfig, load_data  # noqa: F401\n"
+        "from experiments.mnist_cnn import build_model as real\n\n\n"
+        "def build_model(cfg, info):\n"
+        "    model = real(cfg, info)\n"
+        "    return model if cfg.arch == 'cnn' else None  # the MLP corner of the space is broken\n"
+    )
+    p = configured("data.dataset=digits", "data.subset=200", f"experiment={broken}")
+    refused(preflight.check_experiment_runs, p, r"^experiment: .*broken\.py build_model returned NoneType, not a torch")
+    broken.write_text(broken.read_text().replace("return model if cfg.arch == 'cnn' else None", "return info['nope']"))
+    from raytune_suite.experiments import load_experiment
+
+    load_experiment.cache_clear()
+    refused(preflight.check_experiment_runs, p, r"^experiment: .*broken\.py:7 in build_model: KeyError: 'nope'")

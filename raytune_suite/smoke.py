@@ -1,0 +1,100 @@
+"""The smoke check: the experiment's own code runs before any cluster time is spent.
+
+Loads the experiment's data, builds its model for the config's defaults and for the far corner of the search
+space (every tuned parameter at its last value: the high end of a range, the last choice), and takes one
+optimizer step on a few training examples, then evaluates a few validation ones, on CPU in this process. An error
+there would fail every trial the same way after Ray and MLflow started (and after Tune retried each trial), so it
+is a one-line `ConfigError` naming the experiment file, function and line.
+"""
+
+from __future__ import annotations
+
+import traceback
+from pathlib import Path
+from typing import Any
+
+from raytune_suite.config import ExperimentConfig, TrainConfig
+from raytune_suite.errors import ConfigError
+
+EXAMPLES = 8  # enough for a batch-norm layer, few enough to cost milliseconds
+
+
+def smoke_check(cfg: ExperimentConfig) -> None:
+    from raytune_suite.experiments import load_experiment
+
+    experiment = load_experiment(cfg.experiment)
+    with user_code(experiment, "load_data"):
+        data = experiment.load_data(experiment.DataConfig.model_validate(cfg.data), cfg.tune.seed)
+    if len(data.train_y) == 0 or len(data.val_y) == 0:
+        raise ConfigError(
+            f"experiment: {experiment.ref} load_data returned {len(data.train_y)} training and {len(data.val_y)} "
+            "validation examples; both need at least one (check data.path and data.val_size)"
+        )
+    for sections in (cfg.fixed_sections(), far_corner(cfg)):
+        one_step(experiment, data, sections)
+
+
+def far_corner(cfg: ExperimentConfig) -> dict[str, dict[str, Any]]:
+    """The defaults with every tuned parameter at its last candidate value; a conditional one only where its
+    condition then holds (no Ray import: this check must stay quick)."""
+    sections = {name: dict(values) for name, values in cfg.fixed_sections().items()}
+    for section, params in cfg.space.items():
+        ordered = sorted(params.items(), key=lambda item: bool(item[1].when))  # conditions read their parents
+        for name, spec in ordered:
+            values = sections[section]
+            if all(values.get(parent) in allowed for parent, allowed in (spec.when or {}).items()):
+                values[name] = spec.candidates()[-1]
+    return sections
+
+
+def one_step(experiment, data, sections: dict[str, dict[str, Any]]) -> None:
+    import torch
+
+    from raytune_suite.optim import build_optimizer
+
+    train = TrainConfig.model_validate(sections["train"])
+    with user_code(experiment, "build_model"):
+        model = experiment.build_model(experiment.ModelConfig.model_validate(sections["model"]), data.info)
+    if not isinstance(model, torch.nn.Module):
+        raise ConfigError(
+            f"experiment: {experiment.ref} build_model returned {type(model).__name__}, not a torch.nn.Module, "
+            f"for model {sections['model']}; return the model"
+        )
+    optimizer = build_optimizer(model, train)
+    with user_code(experiment, "a training step (the model's forward and the task's loss)"):
+        model.train()
+        loss = experiment.task.loss(model(data.train_x[:EXAMPLES]), data.train_y[:EXAMPLES])
+        loss.backward()
+        optimizer.step()
+        model.eval()
+        with torch.no_grad():
+            experiment.task.metrics(model(data.val_x[:EXAMPLES]).float(), data.val_y[:EXAMPLES])
+
+
+class user_code:
+    """Turns an exception raised by the experiment's code into one line naming where in that code it arose."""
+
+    def __init__(self, experiment, what: str):
+        self.experiment, self.what = experiment, what
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind, exc, tb) -> bool:
+        if exc is None or isinstance(exc, ConfigError) or not isinstance(exc, Exception):
+            return False
+        where = user_frame(self.experiment, tb)
+        message = " ".join(str(exc).split()) or "(no message)"
+        raise ConfigError(
+            f"experiment: {where}: {type(exc).__name__}: {message}; fix {self.what} in the experiment "
+            "(checked on a few examples before anything starts)"
+        ) from None
+
+
+def user_frame(experiment, tb) -> str:
+    """`file:line in function` of the deepest frame in the experiment's own file (else the deepest frame)."""
+    frames = traceback.extract_tb(tb)
+    source = getattr(experiment.module, "__file__", None)
+    own = [f for f in frames if source and Path(f.filename) == Path(source)]
+    frame = (own or frames)[-1]
+    return f"{frame.filename}:{frame.lineno} in {frame.name}"
