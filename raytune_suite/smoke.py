@@ -91,7 +91,7 @@ class user_code:
         ) from None
 
 
-def user_frame(experiment, tb) -> str:
+def user_frame(experiment, tb) -> str:  # also used by the trainable for errors raised in trials
     """`file:line in function` of the deepest frame in the experiment's own file (else the deepest frame)."""
     frames = traceback.extract_tb(tb)
     source = getattr(experiment.module, "__file__", None)

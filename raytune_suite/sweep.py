@@ -175,7 +175,8 @@ def run_sweep(
         trials=len(results), failed=failed, wall_s=time.monotonic() - started, fit_s=fit_s,
     )  # fmt: skip
     if failed == len(results):
-        raise RunFailure(f"all {failed} trials failed; first error: {strip_colour(str(results.errors[0]))}")
+        first = next(iter(tracker.errors.values()), None) or strip_colour(str(results.errors[0])).splitlines()[-1]
+        raise RunFailure(f"all {failed} trials failed; first: {first}")
     if tracker.write_errors:
         raise RunFailure(f"{len(tracker.write_errors)} MLflow write(s) failed; first: {tracker.write_errors[0]}")
     return outcome

@@ -43,7 +43,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 from ray import tune
 
 from raytune_suite.config import ExperimentConfig
-from raytune_suite.errors import strip_colour
+from raytune_suite.errors import UserCodeError, strip_colour
 from raytune_suite.objective import Objective, is_number
 from raytune_suite.runmap import RunMap
 from raytune_suite.space import SECTIONS, resolve_trial_config
@@ -114,31 +114,43 @@ class TrialRecord:
     diverged: bool = False
 
 
-def trial_error(trial) -> tuple[str, str, str]:
-    """(exception type, message, full traceback text) of a failed trial, colour codes removed.
+@dataclass
+class TrialError:
+    """Why a trial failed: the exception's type and message, where in the experiment's code (for its own bugs),
+    and the full text Ray wrote (every attempt's traceback), colour codes removed."""
 
-    Ray wraps a trial's exception in a `RayTaskError` whose `cause` is the user's exception; the text file Ray
-    writes beside the trial holds the traceback of every attempt. Both are read from the driver's own copy (the
-    trial's storage gets them later).
-    """
+    kind: str
+    message: str
+    where: str
+    text: str
+
+    def line(self, trial_id: str) -> str:
+        where = f"{self.where}: " if self.where else ""
+        return f"trial {trial_id}: {where}{self.kind}: {self.message}"
+
+
+def trial_error(trial) -> TrialError:
+    """Read from the driver's own copy of Ray's error files (the trial's storage gets them later). Ray wraps a
+    trial's exception in a `RayTaskError` whose `cause` is the exception the trainable raised."""
     import cloudpickle
 
     text, error = "", None
     try:
         if trial.error_file and Path(trial.error_file).is_file():
-            text = Path(trial.error_file).read_text()
+            text = strip_colour(Path(trial.error_file).read_text())
         if trial.pickled_error_file and Path(trial.pickled_error_file).is_file():
             error = cloudpickle.loads(Path(trial.pickled_error_file).read_bytes())
     except Exception:  # an unreadable or unpicklable error must not break the sweep's records
         pass
     cause = getattr(error, "cause", None) or error
+    if isinstance(cause, UserCodeError):
+        return TrialError(cause.kind, cause.message, cause.where, text)
     if cause is None:
-        lines = [line for line in strip_colour(text).strip().splitlines() if line.strip()]
-        last = lines[-1] if lines else "unknown error"
-        kind, _, message = last.partition(": ")
-        return kind.strip() or "Error", message.strip(), strip_colour(text)
+        lines = [line for line in text.strip().splitlines() if line.strip()]
+        kind, _, message = (lines[-1] if lines else "unknown error").partition(": ")
+        return TrialError(kind.strip() or "Error", message.strip(), "", text)
     message = str(cause).strip().splitlines()
-    return type(cause).__name__, strip_colour(message[-1] if message else ""), strip_colour(text)
+    return TrialError(type(cause).__name__, strip_colour(message[-1] if message else ""), "", text)
 
 
 class MlflowTracker(tune.Callback):
@@ -178,6 +190,7 @@ class MlflowTracker(tune.Callback):
         self.resumes = 0
         self.active: set[str] = set()  # trials running in this session (started, restored or reporting)
         self.write_errors: list[str] = []
+        self.errors: dict[str, str] = {}  # trial id -> one line saying why it failed
         self.parent_status: str | None = None  # set once the parent run is ended
 
     @classmethod
@@ -268,15 +281,14 @@ class MlflowTracker(tune.Callback):
 
     def on_trial_error(self, iteration: int, trials: list, trial, **info) -> None:
         record = self.records.get(trial.trial_id)
+        error = trial_error(trial)
+        self.errors[trial.trial_id] = error.line(trial.trial_id)
         if record is not None:
-            kind, message, text = trial_error(trial)
-            self.client.log_batch(record.run_id, tags=[
-                RunTag("error_type", kind),
-                RunTag("error_message", message[:TAG_LIMIT]),
-                RunTag("attempts", str(trial.num_failures)),
-            ])  # fmt: skip
-            if text:
-                self.client.log_text(record.run_id, text, "error.txt")
+            tags = {"error_type": error.kind, "error_message": error.message[:TAG_LIMIT], "error_where": error.where,
+                    "attempts": str(trial.num_failures)}  # fmt: skip
+            self.client.log_batch(record.run_id, tags=[RunTag(k, v) for k, v in tags.items() if v])
+            if error.text:
+                self.client.log_text(record.run_id, error.text, "error.txt")
         self._end_trial(trial, RunStatus.FAILED)
 
     def on_experiment_end(self, trials: list, **info) -> None:

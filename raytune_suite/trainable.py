@@ -235,6 +235,26 @@ def finite_metrics(metrics: dict[str, float], trial: Trial) -> dict[str, float]:
     return {**metrics, trial.metric: worst, "diverged": 1.0}
 
 
+class experiment_code:
+    """Marks a trial's failure in the experiment's own code (data, model, a training step) as a `UserCodeError`,
+    which the sweep does not retry. CUDA running out of memory is left as it is: another try may fit."""
+
+    def __init__(self, experiment: Experiment):
+        self.experiment = experiment
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind, exc, tb) -> bool:
+        if exc is None or not isinstance(exc, Exception) or isinstance(exc, torch.cuda.OutOfMemoryError):
+            return False
+        from raytune_suite.errors import UserCodeError
+        from raytune_suite.smoke import user_frame
+
+        message = " ".join(str(exc).split())
+        raise UserCodeError(type(exc).__name__, message, user_frame(self.experiment, tb)) from exc
+
+
 def train_trial(config: dict[str, Any]) -> None:
     """Ray Tune function trainable: train one trial epoch by epoch, reporting each epoch."""
     from ray import tune
@@ -246,12 +266,14 @@ def train_trial(config: dict[str, Any]) -> None:
     torch.set_num_threads(max(1, int(resources.get("CPU", 1))))
     device = pick_device(resources.get("GPU", 0.0))
     trial.train = trial.train.model_copy(update={"precision": resolve_precision(trial.train.precision, device)})
-    data = cached_data(trial.experiment.ref, trial.data.model_dump_json(), trial.seed)
+    with experiment_code(trial.experiment):
+        data = cached_data(trial.experiment.ref, trial.data.model_dump_json(), trial.seed)
     where = placement(device)
 
     torch.manual_seed(trial.seed)
     gen = torch.Generator().manual_seed(trial.seed)
-    model = trial.experiment.build_model(trial.model, data.info).to(device)
+    with experiment_code(trial.experiment):
+        model = trial.experiment.build_model(trial.model, data.info).to(device)
     optimizer = build_optimizer(model, trial.train)
     scheduler = build_scheduler(optimizer, trial.train, steps_per_epoch(trial, len(data.train_y)))
     scaler = make_scaler(trial.train.precision, device)
@@ -261,8 +283,9 @@ def train_trial(config: dict[str, Any]) -> None:
         start = restore_checkpoint(checkpoint, model, optimizer, scheduler, gen, scaler)
 
     for epoch in range(start + 1, trial.train.epochs + 1):
-        train_loss = train_epoch(model, data, optimizer, scheduler, trial, gen, device, scaler)
-        metrics = {"epoch": epoch, "train_loss": train_loss, **evaluate(model, data, trial, device)}
+        with experiment_code(trial.experiment):
+            train_loss = train_epoch(model, data, optimizer, scheduler, trial, gen, device, scaler)
+            metrics = {"epoch": epoch, "train_loss": train_loss, **evaluate(model, data, trial, device)}
         metrics = finite_metrics({**metrics, "lr": optimizer.param_groups[0]["lr"]}, trial)
         metrics.update(where)
         if epoch % trial.checkpoint_every and epoch != trial.train.epochs and "diverged" not in metrics:

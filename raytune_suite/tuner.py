@@ -6,6 +6,7 @@ not hidden: `build_tuner` returns the `Tuner` and callers may inspect or extend 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -13,7 +14,7 @@ import ray
 from ray import tune
 
 from raytune_suite.config import ExperimentConfig
-from raytune_suite.errors import ConfigError
+from raytune_suite.errors import ConfigError, UserCodeError
 from raytune_suite.schedulers import SCHEDULERS
 from raytune_suite.searchers import SEARCHERS
 from raytune_suite.space import build_param_space, grid_size
@@ -49,9 +50,43 @@ def trial_resources(cfg: ExperimentConfig) -> dict[str, float]:
     return {"cpu": cfg.tune.resources.cpu, "gpu": cfg.tune.resources.gpu}
 
 
+def retry_only_infrastructure_failures() -> None:
+    """Ray Tune retries every failed trial up to `max_failures`. A trial whose experiment code raised (the
+    trainable's `UserCodeError`) would fail the same way again, after minutes and tracebacks, so it is final;
+    lost workers and nodes (and anything else) are still retried. Ray has no setting for this: its
+    `Trial.should_recover` is wrapped once per process to ask first whether the trial's last error was ours."""
+    from ray.tune.experiment import Trial
+
+    if getattr(Trial.should_recover, "_rts_wrapped", False):
+        return
+    original = Trial.should_recover
+
+    def should_recover(self) -> bool:
+        return original(self) and not last_error_is_user_code(self)
+
+    should_recover._rts_wrapped = True
+    Trial.should_recover = should_recover
+
+
+def last_error_is_user_code(trial) -> bool:
+    """The error Ray pickled for this trial's last failure (just now, on the driver) is a `UserCodeError`."""
+    import cloudpickle
+
+    path = trial.pickled_error_file
+    if not path or not os.path.isfile(path):
+        return False
+    try:
+        with open(path, "rb") as handle:
+            error = cloudpickle.load(handle)
+    except Exception:
+        return False
+    return isinstance(getattr(error, "cause", None), UserCodeError)
+
+
 def trainable_for(cfg: ExperimentConfig, trainable: Callable[[dict], None] | None = None):
     """The trainable every trial of this sweep runs, with the resources it reserves: decided here once, for new
     and for resumed sweeps alike (a resumed DDP sweep must train with DDP again)."""
+    retry_only_infrastructure_failures()
     if trainable is None:
         from raytune_suite.distributed import train_distributed
 

@@ -101,7 +101,7 @@ def test_a_crashing_trial_is_recorded_failed_and_the_rest_still_finish(ray_local
     }
 
 
-def test_a_failed_trials_run_carries_its_error_type_message_attempts_and_traceback(ray_local, store, mnist_yaml):
+def test_a_failed_trials_run_carries_its_error_and_a_bug_in_the_experiment_is_not_retried(ray_local, store, mnist_yaml):
     uri, client, storage = store
     cfg = load_config(
         mnist_yaml,
@@ -117,10 +117,11 @@ def test_a_failed_trials_run_carries_its_error_type_message_attempts_and_traceba
     tags = failed.data.tags
     assert tags["error_type"] == "RuntimeError"
     assert tags["error_message"] == "boom: 16 channels are not allowed in this test"
-    assert tags["attempts"] == "2"  # the first try and one retry (max_failures=1)
+    assert tags["attempts"] == "1"  # max_failures=1, but a bug in the experiment's code is not retried
+    assert tags["error_where"].endswith("flaky_experiment.py:9 in build_model")
     error_txt = client.download_artifacts(failed.info.run_id, "error.txt", str(storage))
     text = Path(error_txt).read_text()
-    assert 'raise RuntimeError("boom' in text and "Failure # 2" in text and "\x1b[" not in text
+    assert "boom" in text and "Failure # 2" not in text and "\x1b[" not in text
 
 
 def test_a_trial_that_diverges_after_looking_best_never_wins(ray_local, store, mnist_yaml, capsys):
