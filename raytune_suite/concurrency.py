@@ -134,7 +134,8 @@ def plan_concurrency(
     if not cluster.autoscales or (cluster.node_types and not types):
         n = max(1, min(now, trials))
         full = " (autoscaler at its maxima)" if cluster.autoscales else ""
-        why = f"{now} fit the cluster's {_fmt(cluster.now)} now{full}; capped at {trials} trials; {unset}"
+        capped = f"; capped at {trials} trials" if now > trials else ""
+        why = f"{now} fit the cluster's {_fmt(cluster.now)} now{full}{capped}; {unset}"
         return Concurrency(n, why)
     unknown = [t.name for t in types if t.addable < 0 or not t.resources]
     if not types or unknown:
@@ -162,11 +163,8 @@ def read_cluster() -> ClusterView:
     now = {k: v for k, v in ray.cluster_resources().items() if k in ("CPU", "GPU")}
     status = _autoscaler_status()
     report = (status or {}).get("autoscaler_report") or {}
+    # Only nodes up now: their resources are in `now`. Nodes still launching are counted with what may be added.
     running = dict(report.get("active_nodes") or {})
-    for launching in (report.get("pending_launches") or {}, report.get("pending_nodes") or []):
-        items = launching.items() if isinstance(launching, dict) else ((p[1], 1) for p in launching if len(p) > 1)
-        for name, count in items:
-            running[name] = running.get(name, 0) + count
     from_gcs = _node_types_from_gcs(running)
     if from_gcs:
         return ClusterView(now, from_gcs, True, "the GCS cluster config")
