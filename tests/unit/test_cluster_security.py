@@ -70,9 +70,10 @@ def test_no_shipped_file_listens_on_all_interfaces_without_token_auth_and_a_reas
     assert problems(path, path.read_text(errors="replace")) == []
 
 
-def test_the_kuberay_dashboard_binds_all_interfaces_inside_the_pod_network_on_purpose():
+@pytest.mark.parametrize("name", ["raycluster.yaml", "rayjob.yaml"])
+def test_the_kuberay_dashboard_binds_all_interfaces_inside_the_pod_network_on_purpose(name):
     # KubeRay's job submitter and port-forward reach the head through its ClusterIP Service, not via loopback.
-    text = (CLUSTER / "kuberay" / "raycluster.yaml").read_text()
+    text = (CLUSTER / "kuberay" / name).read_text()
     line = next(line for line in text.splitlines() if "dashboard-host" in line)
     assert '"0.0.0.0"' in line and "token" in line.split("#", 1)[1]
 
