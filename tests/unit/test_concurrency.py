@@ -73,3 +73,11 @@ def test_an_explicit_limit_wins_and_the_cluster_is_not_asked():
     # `cluster=None` would read the live cluster; an explicit limit must not need one.
     assert plan_concurrency(cfg("tune.max_concurrent=3")) == Concurrency(3, "tune.max_concurrent")
     assert plan_concurrency(cfg("tune.max_concurrent=3"), requested=5).n == 5
+
+
+def test_a_multi_worker_trial_counts_all_its_workers_and_its_outer_actor():
+    node = NodeType("w", {"CPU": 8}, max_workers=1)
+    plan = plan_concurrency(
+        cfg("tune.num_samples=8", "tune.workers_per_trial=2"), cluster=ClusterView({}, (node,), autoscales=True)
+    )
+    assert plan.n == 3  # 8 CPUs / (2 workers × 1 CPU + the outer trial's sliver)
