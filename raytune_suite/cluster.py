@@ -37,6 +37,10 @@ EXCLUDES = (".venv", "venv", ".git", ".gitignore", "ray_results", "mlruns", "mla
 # vanish with it. On a multi-machine cluster, pass shared storage (NFS path, s3://, gs://) instead.
 DEFAULT_CLUSTER_STORAGE = "~/ray_results"
 TERMINAL = {"SUCCEEDED", "FAILED", "STOPPED"}
+# Right after `ray start --head` the dashboard refuses connections for a moment, then its Jobs API answers
+# `500: No available agent to submit job` until the head's job agent registers. Bounded, so a wrong address fails too.
+AGENT_WAIT_S = 60.0
+PROGRESS_EVERY_S = 10.0
 
 
 def cluster_storage(configured: str) -> str:
@@ -92,13 +96,15 @@ def entrypoint() -> str:
     return shlex.join(["python", "-m", "raytune_suite.cli", "run", SUBMITTED_CONFIG, "--address", "auto"])
 
 
-def job_client(address: str):
+def job_client(address: str, *, wait_s: float = AGENT_WAIT_S, say: Callable[[str], None] = print, every_s: float = 2.0):
+    """A `JobSubmissionClient` for `address`; while the head's dashboard is still starting (connection refused),
+    retry for up to `wait_s`. A refused token is a config error (exit 2), an unreachable address a `RunFailure`."""
     from ray.exceptions import AuthenticationError
     from ray.job_submission import JobSubmissionClient
 
     headers = auth_headers()
     try:
-        return JobSubmissionClient(address, headers=headers)
+        return until_ready(lambda: JobSubmissionClient(address, headers=headers), address, wait_s, say, every_s)
     except AuthenticationError as err:
         problem = str(err).split(": ", 1)[-1].splitlines()[0]
         hint = "a valid token" if headers else "a token"
@@ -106,8 +112,38 @@ def job_client(address: str):
             f"--address {address}: the cluster refused the request ({problem}); it needs {hint}: set "
             "RAY_AUTH_TOKEN_PATH to the file holding the cluster's token (or RAY_AUTH_TOKEN)"
         ) from None
-    except ConnectionError as err:
-        raise RunFailure(f"cannot reach the Jobs API at {address}: {err}".splitlines()[0]) from None
+
+
+def still_starting(err: BaseException) -> bool:
+    """A head that is up but not ready yet: its dashboard refuses connections, or its Jobs API answers 5xx
+    (`500: No available agent to submit job, please try again later` for a few seconds after `ray start --head`).
+    Ray's client raises a plain ConnectionError for the first, RuntimeError("...status code 5xx...") for the other."""
+    if isinstance(err, ConnectionError):
+        return True
+    return isinstance(err, RuntimeError) and "Request failed with status code 5" in str(err)
+
+
+def until_ready(call: Callable[[], Any], address: str, wait_s: float, say: Callable[[str], None], every_s: float = 2.0):
+    """`call()`, retried every `every_s` while the cluster is still starting, for at most `wait_s`; then one line."""
+    started = time.monotonic()
+    said = -PROGRESS_EVERY_S
+    while True:
+        try:
+            return call()
+        except (ConnectionError, RuntimeError) as err:
+            if not still_starting(err):
+                raise
+            waited = time.monotonic() - started
+            reason = str(err).splitlines()[0].rstrip(".")
+            if waited + every_s > wait_s:
+                raise RunFailure(
+                    f"--address {address}: the cluster's job agent was not ready after {waited:.0f}s ({reason}); "
+                    "check that the head is running and the address is its dashboard port (8265 by default)"
+                ) from None
+            if waited - said >= PROGRESS_EVERY_S:  # one line at once, then one every PROGRESS_EVERY_S
+                say(f"waiting for the cluster's job agent ({waited:.0f} s of at most {wait_s:.0f}: {reason})")
+                said = waited
+            time.sleep(every_s)
 
 
 def submit(
@@ -123,7 +159,7 @@ def submit(
     """Submit the sweep as a Ray job; with `wait`, stream its logs and return 0 if it SUCCEEDED, else 1."""
     working_dir = (working_dir or Path.cwd()).resolve()
     config = cluster_config(cfg, working_dir, tracking_uri, storage)
-    client = job_client(address)
+    client = job_client(address, say=say)
     with tempfile.TemporaryDirectory(prefix="rts-submit-") as tmp:
         staged = stage_working_dir(working_dir, config, Path(tmp) / "project")
         runtime_env = {
@@ -132,7 +168,10 @@ def submit(
             "env_vars": {"PYTHONUNBUFFERED": "1", "RAY_USAGE_STATS_ENABLED": "0", "MLFLOW_DISABLE_TELEMETRY": "true"},
         }
         submitted = time.monotonic()
-        job_id = client.submit_job(entrypoint=entrypoint(), runtime_env=runtime_env, metadata={"sweep": cfg.name})
+        job_id = until_ready(
+            lambda: client.submit_job(entrypoint=entrypoint(), runtime_env=runtime_env, metadata={"sweep": cfg.name}),
+            address, AGENT_WAIT_S, say,
+        )  # fmt: skip
     say(f"submitted job {job_id} to {address} (MLflow: {tracking_uri})")
     # Ray's own CLI sends the token only in token mode (RAY_AUTH_TOKEN_PATH / RAY_AUTH_TOKEN as for submit).
     ray_job = f"RAY_AUTH_MODE=token ray job {{}} {job_id} --address {address}"

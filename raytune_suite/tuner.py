@@ -10,9 +10,9 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-import ray
 from ray import tune
 
+from raytune_suite.concurrency import plan_concurrency
 from raytune_suite.config import ExperimentConfig
 from raytune_suite.errors import ConfigError, UserCodeError
 from raytune_suite.schedulers import SCHEDULERS
@@ -94,17 +94,6 @@ def trainable_for(cfg: ExperimentConfig, trainable: Callable[[dict], None] | Non
     return tune.with_resources(trainable, trial_resources(cfg))
 
 
-def cluster_capacity(cfg: ExperimentConfig) -> int:
-    """How many trials of this size the connected Ray cluster can run at once (at least 1)."""
-    total = ray.cluster_resources()
-    workers = cfg.tune.workers_per_trial
-    outer = trial_resources(cfg)["cpu"] if workers > 1 else 0.0
-    fits = [total.get("CPU", 0) / (cfg.tune.resources.cpu * workers + outer)]
-    if cfg.tune.resources.gpu > 0:
-        fits.append(total.get("GPU", 0) / (cfg.tune.resources.gpu * workers))
-    return max(1, int(min(fits) + 1e-9))
-
-
 def short_trial_dirname(trial) -> str:
     """`<trial id>` instead of Ray's default, which packs the whole config into a 200-character folder name."""
     return f"trial_{trial.trial_id}"
@@ -126,7 +115,9 @@ def build_tuner(
     trainable: Callable[[dict], None] | None = None,
     max_concurrent: int | None = None,
 ) -> tune.Tuner:
-    concurrent = max_concurrent or cfg.tune.max_concurrent or cluster_capacity(cfg)
+    concurrency = plan_concurrency(cfg, requested=max_concurrent, trials=total_trials(cfg))
+    print(concurrency.line(), flush=True)
+    concurrent = concurrency.n
     return tune.Tuner(
         trainable_for(cfg, trainable),
         param_space=param_space(cfg),

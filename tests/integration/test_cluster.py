@@ -5,6 +5,7 @@ temp dirs, ports 16400-16559, token auth on), with an MLflow server on 127.0.0.1
 each trial takes 1, so trials must spread over both nodes. Everything is stopped by process group, even on failure.
 """
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -85,25 +86,42 @@ def worker(cluster_env, head):
         script(cluster_env, "stop.sh", "worker-1")
 
 
-@pytest.fixture(scope="module")
-def mlflow_server():
-    root = Path(tempfile.mkdtemp(prefix="rts-i4-mlflow-"))
+@contextlib.contextmanager
+def running_mlflow_server(port: int):
+    """An MLflow server on 127.0.0.1:`port` with its store in a temp folder, stopped by process group."""
+    root = Path(tempfile.mkdtemp(prefix="rts-mlflow-"))
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "MLFLOW_DISABLE_TELEMETRY": "true"}
     log = open(root / "server.log", "w")  # noqa: SIM115  (closed in the finally below)
     server = subprocess.Popen(
-        [MLFLOW, "server", "--workers", "1", "--host", "127.0.0.1", "--port", str(MLFLOW_PORT),
+        [MLFLOW, "server", "--workers", "1", "--host", "127.0.0.1", "--port", str(port),
          "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}", "--default-artifact-root", str(root / "artifacts")],
         env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
-    uri = f"http://127.0.0.1:{MLFLOW_PORT}"
+    uri = f"http://127.0.0.1:{port}"
     try:
-        wait_for(lambda: _healthy(uri), 90, "the MLflow server")
-        yield uri
+        wait_for(lambda: _healthy(uri) or server.poll() is not None, 90, "the MLflow server")
+        assert server.poll() is None, (
+            f"the MLflow server on port {port} exited: {(root / 'server.log').read_text()[-2000:]}"
+        )
+        yield uri, root
     finally:
-        os.killpg(server.pid, 15)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, 15)
         server.wait(timeout=30)
         log.close()
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def mlflow_stack():
+    """(URI, folder holding the server's sqlite store and artifacts)."""
+    with running_mlflow_server(MLFLOW_PORT) as stack:
+        yield stack
+
+
+@pytest.fixture(scope="module")
+def mlflow_server(mlflow_stack):
+    return mlflow_stack[0]
 
 
 def _healthy(uri: str) -> bool:
@@ -144,8 +162,14 @@ def test_submitting_without_the_clusters_token_is_refused_in_one_line(head, clus
     ]
 
 
+def files_holding(secret: str, *roots: Path) -> list[str]:
+    """Every file under `roots` whose bytes contain `secret` (sqlite stores and binary artifacts included)."""
+    needle = secret.encode()
+    return [str(f) for root in roots for f in root.rglob("*") if f.is_file() and needle in f.read_bytes()]
+
+
 def test_a_submitted_sweep_runs_trials_on_both_nodes_and_mlflow_records_where(
-    mlflow_server, head, worker, cluster_env, tmp_path
+    mlflow_stack, mlflow_server, head, worker, cluster_env, tmp_path
 ):
     client = MlflowClient(mlflow_server)
     started = time.monotonic()
@@ -163,6 +187,16 @@ def test_a_submitted_sweep_runs_trials_on_both_nodes_and_mlflow_records_where(
     assert len(runs) == 4 and all(r.info.status == "FINISHED" for r in runs)
     assert {r.data.tags["node_id"] for r in runs} == {head, worker}, f"head {head}, worker {worker}"
     assert all(r.data.tags["hostname"] for r in runs)
+
+    # The cluster's token never leaks: not in what submit printed (the job's command and logs included), not in the
+    # MLflow store (params, tags, metrics in sqlite; artifacts), not in any log or job file of any node.
+    state = Path(cluster_env["RTS_CLUSTER_DIR"])
+    token = (state / "auth_token").read_text().strip()
+    assert len(token) >= 32 and token not in out
+    assert files_holding(token, mlflow_stack[1]) == []
+    nodes = [state / name for name in ("head", "worker-1")]
+    assert files_holding(token, *(n / "session_latest" / "logs" for n in nodes)) == []
+    assert files_holding(token, tmp_path) == []  # the sweep's storage: results, checkpoints, the run map
 
 
 def test_killing_the_worker_node_mid_sweep_still_completes_every_trial_from_its_checkpoint(

