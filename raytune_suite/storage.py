@@ -1,24 +1,30 @@
 """Where sweeps live: one place that turns a folder or URI (`./ray_results`, `/data/x`, `s3://bucket/prefix`) into a
 `pyarrow.fs.FileSystem` and a path on it, and the few file operations the suite needs there.
 
-Remote storage with Ray Tune 2.60 (measured against a `moto` S3 server, pyarrow 25, see
-tests/integration/test_s3_storage.py):
+Remote storage with Ray Tune 2.60 (measured against a `moto` S3 server, pyarrow 25.0.1; tests/integration/
+test_s3_storage.py):
 
-- `RunConfig(storage_path="s3://bucket/prefix")` alone works. Ray resolves it with
-  `pyarrow.fs.FileSystem.from_uri`, in the driver and again in every trial worker, so each of those processes needs
-  the credentials and, for an S3-compatible store (MinIO, moto, Ceph), the endpoint in its environment:
-  `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_DEFAULT_REGION` (or `AWS_REGION`) and `AWS_ENDPOINT_URL_S3`
-  (or `AWS_ENDPOINT_URL`) = `http://host:port`. pyarrow 25 reads both endpoint variables itself. A local
-  `ray.init()` passes the driver's environment on to its workers; on a cluster set them on every node or, per job,
-  with `ray.init(runtime_env={"env_vars": {...}})` / `ray job submit --runtime-env-json` (`tune_env()` builds it).
-- `RunConfig(storage_path="bucket/prefix", storage_filesystem=fs)` also works: the path must then be given
-  *without* `s3://` (Ray uses it on `fs` as is), and `fs` (e.g. `pyarrow.fs.S3FileSystem(endpoint_override=
-  "host:port", scheme="http", ...)`) is pickled to the workers, so they need no variables. `resolve()` returns
-  that pair. `tune.Tuner.restore` takes the same two forms: `restore("s3://bucket/prefix/<name>", trainable)` with
-  the variables, or `restore("bucket/prefix/<name>", trainable, storage_filesystem=fs)`.
-- Checkpoints then live at `<prefix>/<name>/<trial dir>/checkpoint_NNNNNN/`; `Result.checkpoint.path` is a path on
-  `Result.checkpoint.filesystem` (no scheme), so `download_dir(uri_of(...))` or `Checkpoint.to_directory()` is how
-  a driver gets the files. `ResultGrid` paths for remote storage are not local folders.
+- `RunConfig(storage_path="s3://bucket/prefix")` works. The driver resolves it once with
+  `pyarrow.fs.FileSystem.from_uri`, which reads `AWS_ENDPOINT_URL_S3` (or `AWS_ENDPOINT_URL`) = `http://host:port`
+  for an S3-compatible store (MinIO, moto, Ceph) and the region (`AWS_REGION` / `AWS_DEFAULT_REGION`) from the
+  driver's environment. Ray then ships that filesystem object, pickled inside the trial's `StorageContext`, to the
+  trial workers, which write checkpoints themselves: the endpoint travels with it (a worker started without any
+  AWS variable wrote its checkpoints to the right server), but credentials do not unless they were given to the
+  filesystem explicitly; workers find them through their own AWS chain (env variables, `~/.aws`, instance role).
+  On a cluster, put them on every node or in the job's `runtime_env={"env_vars": ...}` (`tune_env()` builds it).
+  (moto accepts unsigned requests, so the tests cannot show a worker failing for want of credentials.)
+- `RunConfig(storage_path="bucket/prefix", storage_filesystem=fs)` also works: the path is then given *without*
+  `s3://` (Ray uses it on `fs` as is), and `fs` (e.g. `pyarrow.fs.S3FileSystem(endpoint_override="host:port",
+  scheme="http", region=..., access_key=..., secret_key=...)`) is pickled to the workers with everything given
+  to it, keys included. `resolve()` returns such a pair (credentials left to the AWS chain).
+- `tune.Tuner.restore` takes the same two forms: `restore("s3://bucket/prefix/<name>", trainable,
+  resume_errored=True)` with the variables, or `restore("bucket/prefix/<name>", trainable, resume_errored=True,
+  storage_filesystem=fs)`. Both resumed errored trials from their checkpoints in the bucket.
+- Checkpoints live at `<prefix>/<name>/<trial dir>/checkpoint_NNNNNN/`. `Result.checkpoint.path` is a path on
+  `Result.checkpoint.filesystem` without the scheme (`bucket/prefix/...`): `download_dir(f"s3://{path}", dest)`
+  (or `Checkpoint.to_directory()`) is how a driver gets the files; `Result.path` is not a local folder either.
+- pyarrow keeps S3 "folders" as empty `folder/` marker objects (created by `create_dir`, and re-created when the
+  last object under a folder is deleted).
 
 Every function here takes a local path or a URI; local paths need no setup, remote ones what pyarrow needs above.
 """
@@ -82,7 +88,8 @@ def join(base: str | os.PathLike, *parts: str) -> str:
 
 def tune_env() -> dict[str, str]:
     """The S3 variables of this process, for `ray.init(runtime_env={"env_vars": tune_env()})`: trial workers on
-    other nodes resolve an `s3://` storage path themselves and need them (a local Ray inherits them anyway)."""
+    other nodes write checkpoints themselves and need the credentials (a local Ray inherits the driver's
+    environment). Secrets: never log or record the result."""
     return {n: os.environ[n] for n in S3_VARIABLES if os.environ.get(n)}
 
 
@@ -102,7 +109,8 @@ def write_text(uri: str | os.PathLike, text: str) -> None:
     an object becomes visible only when its upload completes (S3 has no rename)."""
     fs, path = resolve(uri)
     parent = path.rsplit("/", 1)[0]
-    if parent and parent != path:
+    # S3 has no folders; pyarrow's create_dir would leave an empty `parent/` marker object behind.
+    if parent and parent != path and not isinstance(fs, pafs.S3FileSystem):
         fs.create_dir(parent, recursive=True)
     if isinstance(fs, pafs.LocalFileSystem):
         tmp = f"{path}.tmp-{uuid.uuid4().hex}"
@@ -138,7 +146,8 @@ def download_dir(uri: str | os.PathLike, local_dir: str | os.PathLike) -> str:
 
 def probe_writable(uri: str | os.PathLike) -> str | None:
     """Create, write, read back and delete a small object under `uri`: None if that all worked, else why not,
-    in one line (meant for a check before a sweep starts, not for the hot path)."""
+    in one line (meant for a check before a sweep starts, not for the hot path). The folder itself stays (on S3:
+    pyarrow leaves an empty `folder/` marker object when it deletes the last object under it)."""
     probe = join(uri, f".raytune-suite-probe-{uuid.uuid4().hex}")
     try:
         write_text(probe, "ok")
