@@ -125,6 +125,7 @@ def check_resumed(grid):
         assert result.metrics["epoch"] == 2 and result.metrics["resumed_from"] == 1
 
 
+@pytest.mark.slow  # two 4-trial sweeps on one Ray: 20-25 s on 2 idle CPUs, 60-85 s on busy ones
 def test_tune_checkpoints_to_an_s3_uri_and_restores_from_it(ray_s3, s3_env, tmp_path):
     grid = make_tuner(tune.RunConfig(name="uri", storage_path=s3_env.uri("results"), verbose=0)).fit()
     check_sweep_on_s3(s3_env, grid, "results/uri/", tmp_path)
@@ -134,6 +135,7 @@ def test_tune_checkpoints_to_an_s3_uri_and_restores_from_it(ray_s3, s3_env, tmp_
     check_resumed(restored.fit())
 
 
+@pytest.mark.slow  # two 4-trial sweeps on one Ray: 20-25 s on 2 idle CPUs, 60-85 s on busy ones
 def test_tune_checkpoints_through_a_storage_filesystem_and_restores_with_it(ray_s3, s3_env, tmp_path):
     fs, path = storage.resolve(s3_env.uri("results-fs"))
     assert path == f"{s3_env.bucket}/results-fs"  # without s3://: Ray uses it on `fs` as is
