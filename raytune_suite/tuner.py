@@ -12,6 +12,7 @@ from typing import Any
 
 from ray import tune
 
+from raytune_suite.actor_reuse import keep_started_actors
 from raytune_suite.concurrency import plan_concurrency
 from raytune_suite.config import ExperimentConfig
 from raytune_suite.errors import ConfigError, UserCodeError
@@ -19,6 +20,10 @@ from raytune_suite.schedulers import SCHEDULERS
 from raytune_suite.searchers import SEARCHERS
 from raytune_suite.space import build_param_space, grid_size
 from raytune_suite.trainable import train_trial
+
+# Actor reuse as Ray 2.60 does it stops a trial's booting process whenever a warm one frees up, so a sweep that lost
+# a worker stays at one trial at a time (actor_reuse.py). Applied on import so resumed sweeps (Tuner.restore) get it.
+keep_started_actors()
 
 
 def param_space(cfg: ExperimentConfig) -> dict[str, Any]:
@@ -130,6 +135,7 @@ def build_tuner(
             num_samples=cfg.tune.num_samples,
             trial_dirname_creator=short_trial_dirname,
             # A new process per trial costs ~3 s (importing torch alone is 1.6 s); reuse keeps the data cached too.
+            # Safe after a lost worker only with keep_started_actors() (applied on import above).
             reuse_actors=True,
         ),
         run_config=tune.RunConfig(
