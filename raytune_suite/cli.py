@@ -147,7 +147,7 @@ def print_summary(result, cfg) -> None:
     else:
         print(f"Review: raytune-suite ui --mlflow-uri {result.tracking_uri}  (then http://127.0.0.1:5000/{runs})")
     print(f"Report: raytune-suite report {result.storage_path}")
-    if any(Path(result.storage_path).glob("trial_*/events.out.tfevents*")):
+    if "://" not in result.storage_path and any(Path(result.storage_path).glob("trial_*/events.out.tfevents*")):
         print(f"TensorBoard: tensorboard --logdir {result.storage_path}")
     if result.failed:
         print(f"{result.failed} trial(s) failed: their error.txt files are under {result.storage_path}",

@@ -314,13 +314,17 @@ def check_resume_target(p: Preflight) -> None:
 
 
 def check_storage(p: Preflight) -> None:
-    """The results folder: created if missing and probed with a temporary file.
-
-    Remote storage (s3://, gs://, ...) is not probed here yet: that is storage.py's job, to be called from here.
-    """
+    """The results folder: created if missing and probed with a temporary file; remote storage (s3://, ...) by
+    writing, reading back and deleting a small object (storage.probe_writable)."""
     storage = p.arg("storage") or p.cfg.run.storage
     field = "--storage" if p.arg("storage") else "run.storage"
     if "://" in storage:
+        from raytune_suite.storage import probe_writable
+
+        if problem := probe_writable(storage):
+            raise ConfigError(
+                f"{field} {problem}; check the bucket, the endpoint (AWS_ENDPOINT_URL_S3) and credentials"
+            )
         return
     folder = Path(storage).expanduser()
     try:

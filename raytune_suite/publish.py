@@ -6,6 +6,7 @@ the sweep's status: its records and exit code matter more than a plot or a model
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import tempfile
 from pathlib import Path
@@ -13,11 +14,12 @@ from typing import Any
 
 from mlflow import MlflowClient
 
+from raytune_suite import storage
 from raytune_suite.config import ExperimentConfig
 from raytune_suite.store import fluent_tracking_uri
 
 
-def publish(tracker, cfg: ExperimentConfig, sweep_dir: Path, best, register_model: str | None) -> None:
+def publish(tracker, cfg: ExperimentConfig, sweep_dir: str, best, register_model: str | None) -> None:
     """Report artifacts on the parent run, the best trial's model on its run; warnings only."""
     from raytune_suite import report
 
@@ -31,15 +33,26 @@ def publish(tracker, cfg: ExperimentConfig, sweep_dir: Path, best, register_mode
     if best is None:
         return
     trial_id, record = best
-    trial_dir = sweep_dir / f"trial_{trial_id}"
+    trial_dir = storage.join(sweep_dir, f"trial_{trial_id}")
     try:
-        uri = log_best_model(
-            tracker.client, record.run_id, cfg, trial_dir, record.best_config, record.best_epoch, register_model
-        )
+        with local_copy(trial_dir) as local:
+            uri = log_best_model(
+                tracker.client, record.run_id, cfg, local, record.best_config, record.best_epoch, register_model
+            )
         if uri is None:
             print(f"warning: best model not logged: no checkpoint under {trial_dir}", file=sys.stderr)
     except Exception as exc:
         print(f"warning: best model not logged: {type(exc).__name__}: {exc}", file=sys.stderr)
+
+
+@contextlib.contextmanager
+def local_copy(folder: str):
+    """The folder itself if local; a temporary copy of a remote one (s3://...), removed afterwards."""
+    if not storage.is_remote(folder):
+        yield Path(folder)
+        return
+    with tempfile.TemporaryDirectory(prefix="rts-best-") as tmp:
+        yield Path(storage.download_dir(folder, tmp))
 
 
 def checkpoint_of_epoch(trial_dir: Path, epoch: int) -> tuple[Path, dict] | None:

@@ -2,14 +2,15 @@
 
 One writer (the tracker, on the driver) and three readers (`--resume`, `report`, the tracker re-attaching). It is
 written before Ray starts, so a driver killed at any moment leaves a folder that `--resume` can continue, and
-replaced atomically (write a temporary file, then rename), so a reader never sees half a file.
+replaced atomically (storage.write_text), so a reader never sees half a file. The sweep folder may be local or
+remote (`s3://...`): every access goes through `storage.py`, imported only when a map is read or written.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 from raytune_suite.errors import ConfigError
@@ -34,23 +35,29 @@ class RunMap:
     configs: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @staticmethod
-    def path(sweep_dir: Path) -> Path:
-        return Path(sweep_dir) / RUN_MAP_FILE
+    def path(sweep_dir: str | os.PathLike) -> str:
+        from raytune_suite import storage
+
+        return storage.join(sweep_dir, RUN_MAP_FILE)
 
     @classmethod
-    def exists(cls, sweep_dir: Path) -> bool:
-        return cls.path(sweep_dir).is_file()
+    def exists(cls, sweep_dir: str | os.PathLike) -> bool:
+        from raytune_suite import storage
+
+        return storage.exists(cls.path(sweep_dir))
 
     @classmethod
-    def load(cls, sweep_dir: Path, field: str | None = None) -> RunMap:
+    def load(cls, sweep_dir: str | os.PathLike, field: str | None = None) -> RunMap:
         """The map of a sweep folder; a one-line `ConfigError` naming `field` (default: `--resume DIR`) if the
         folder holds none, or one that is not JSON or names no parent run."""
+        from raytune_suite import storage
+
         field = field or f"--resume {sweep_dir}"
         path = cls.path(sweep_dir)
-        if not path.is_file():
+        if not storage.exists(path):
             raise ConfigError(f"{field}: no {RUN_MAP_FILE} in that folder; pass the sweep folder `run` printed")
         try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
+            raw = json.loads(storage.read_text(path))
         except (OSError, UnicodeDecodeError, ValueError) as err:
             reason = str(err).splitlines()[0] if str(err) else type(err).__name__
             raise ConfigError(f"{field}: {path} is unreadable or not JSON ({reason}); pass the run id") from None
@@ -64,9 +71,7 @@ class RunMap:
             configs=dict(raw.get("configs", {})),
         )
 
-    def save(self, sweep_dir: Path) -> None:
-        path = self.path(sweep_dir)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(self), indent=1))
-        tmp.replace(path)
+    def save(self, sweep_dir: str | os.PathLike) -> None:
+        from raytune_suite import storage
+
+        storage.write_text(self.path(sweep_dir), json.dumps(asdict(self), indent=1))

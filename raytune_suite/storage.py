@@ -133,6 +133,15 @@ def list_dirs(uri: str | os.PathLike) -> list[str]:
     return sorted(i.base_name for i in infos if i.type == pafs.FileType.Directory)
 
 
+def newest(uris: list[str]) -> str | None:
+    """The most recently modified of these files (None for none)."""
+    dated = []
+    for uri in uris:
+        fs, path = resolve(uri)
+        dated.append((fs.get_file_info(path).mtime_ns or 0, uri))
+    return max(dated)[1] if dated else None
+
+
 def download_dir(uri: str | os.PathLike, local_dir: str | os.PathLike) -> str:
     """Copy the folder at `uri` (recursively) into `local_dir`; returns `local_dir`."""
     fs, path = resolve(uri)

@@ -27,10 +27,11 @@ from typing import Any
 
 from mlflow.entities import RunStatus
 
+from raytune_suite import storage as files  # the module; `storage` is run_sweep's argument
 from raytune_suite.config import ExperimentConfig
 from raytune_suite.errors import ConfigError, RunFailure, strip_colour
 from raytune_suite.publish import publish
-from raytune_suite.runmap import RunMap
+from raytune_suite.runmap import RUN_MAP_FILE, RunMap
 from raytune_suite.store import default_tracking_uri
 from raytune_suite.tuner import total_trials
 
@@ -130,7 +131,7 @@ def run_sweep(
     else:
         uri = tracking_uri or cfg.mlflow.tracking_uri or default_tracking_uri()
         name = cfg.run.name or f"{cfg.name}-{datetime.now():%Y%m%d-%H%M%S}"
-        sweep_dir = Path(storage_path) / name
+        sweep_dir = files.join(storage_path, name)
     import ray
 
     hint = ResumeHint(sweep_dir, config_path)
@@ -139,7 +140,7 @@ def run_sweep(
     with sigterm_as_sigint() as reinstall_sigterm:
         try:
             tracker = open_tracker(cfg, uri, sweep_dir, resume is not None)
-            say(f"sweep {sweep_dir.name}: MLflow parent run {tracker.parent_run_id} ({uri}); starting Ray")
+            say(f"sweep {sweep_name(sweep_dir)}: MLflow parent run {tracker.parent_run_id} ({uri}); starting Ray")
             connect_ray(address, num_cpus=num_cpus, num_gpus=num_gpus, dashboard=cfg.tune.workers_per_trial > 1)
             reinstall_sigterm()  # ray.init installs a SIGTERM handler of its own
             tuner = make_tuner(cfg, sweep_dir, tracker, trainable, resume is not None)
@@ -168,7 +169,7 @@ def run_sweep(
             if not ray_was_up and ray.is_initialized():  # also a ray.init that a signal cut short
                 ray.shutdown()
     outcome = SweepResult(
-        name=sweep_dir.name, tracking_uri=uri, experiment_id=tracker.experiment_id,
+        name=sweep_name(sweep_dir), tracking_uri=uri, experiment_id=tracker.experiment_id,
         parent_run_id=tracker.parent_run_id, storage_path=str(sweep_dir),
         best_trial=best[0] if best else None, best_value=best[1].best if best else None,
         best_epoch=best[1].best_epoch if best else 0, best_config=best[1].best_config if best else {},
@@ -186,7 +187,11 @@ def say(text: str) -> None:
     print(text, flush=True)
 
 
-def open_tracker(cfg: ExperimentConfig, uri: str, sweep_dir: Path, resume: bool):
+def sweep_name(sweep_dir: str) -> str:
+    return sweep_dir.rstrip("/").rsplit("/", 1)[-1]
+
+
+def open_tracker(cfg: ExperimentConfig, uri: str, sweep_dir: str, resume: bool):
     """The MLflow side of a sweep: a new parent run, its config and run map saved beside Ray's state; or, to
     resume, the parent and child runs the sweep folder names."""
     from raytune_suite import tracking
@@ -198,15 +203,11 @@ def open_tracker(cfg: ExperimentConfig, uri: str, sweep_dir: Path, resume: bool)
         client, _ = open_sweep_store(uri, None)
         return tracking.MlflowTracker.attach(client, sweep_dir, *objective, **track)
     client, experiment_id = open_sweep_store(uri, cfg.mlflow.experiment_name or cfg.name)
-    parent = tracking.start_parent_run(client, experiment_id, cfg, sweep_dir.name)
-    remote = "://" in str(sweep_dir)
-    tracker = tracking.MlflowTracker(
-        client, experiment_id, parent, *objective, sweep_dir=None if remote else sweep_dir, **track
-    )
-    try:
-        if not remote:  # resuming needs the config beside Ray's state
-            save_config(cfg, sweep_dir)
-            tracker.save_run_map()
+    parent = tracking.start_parent_run(client, experiment_id, cfg, sweep_name(sweep_dir))
+    tracker = tracking.MlflowTracker(client, experiment_id, parent, *objective, sweep_dir=sweep_dir, **track)
+    try:  # resuming needs the config beside Ray's state
+        save_config(cfg, sweep_dir)
+        tracker.save_run_map()
     except OSError as exc:
         tracker.finish(RunStatus.FAILED)
         raise RunFailure(
@@ -215,7 +216,7 @@ def open_tracker(cfg: ExperimentConfig, uri: str, sweep_dir: Path, resume: bool)
     return tracker
 
 
-def make_tuner(cfg: ExperimentConfig, sweep_dir: Path, tracker, trainable, resume: bool):
+def make_tuner(cfg: ExperimentConfig, sweep_dir: str, tracker, trainable, resume: bool):
     """A new Tuner, or the restored one when Ray saved the sweep's state (a driver killed before that: a new
     Tuner on the same folder and runs)."""
     from raytune_suite.progress import ProgressPrinter
@@ -223,13 +224,17 @@ def make_tuner(cfg: ExperimentConfig, sweep_dir: Path, tracker, trainable, resum
 
     progress = ProgressPrinter(cfg.tune.metric, cfg.tune.mode, total_trials(cfg), cfg.train.epochs)
     callbacks = [tracker, progress]
-    if resume and (sweep_dir / "tuner.pkl").is_file():
+    if resume and files.exists(files.join(sweep_dir, "tuner.pkl")):
         return restore_tuner(cfg, sweep_dir, callbacks=callbacks, trainable=trainable)
     if resume:
         print(f"note: {sweep_dir} holds no Ray state (its driver stopped before the first trial); "
               "starting the sweep on the same MLflow parent run", file=sys.stderr)  # fmt: skip
     return build_tuner(
-        cfg, storage_path=str(sweep_dir.parent), name=sweep_dir.name, callbacks=callbacks, trainable=trainable
+        cfg,
+        storage_path=sweep_dir.rstrip("/").rsplit("/", 1)[0],
+        name=sweep_name(sweep_dir),
+        callbacks=callbacks,
+        trainable=trainable,
     )
 
 
@@ -244,45 +249,47 @@ def end_runs(tracker, status: int) -> None:
 
 
 # -- resume ----------------------------------------------------------------------------------------------------
-def save_config(cfg: ExperimentConfig, sweep_dir: Path) -> None:
+def save_config(cfg: ExperimentConfig, sweep_dir: str) -> None:
     """The resolved config beside Ray's state, so `--resume` continues exactly the sweep that was started."""
     import yaml
 
-    sweep_dir.mkdir(parents=True, exist_ok=True)
-    (sweep_dir / SWEEP_CONFIG).write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
+    files.write_text(
+        files.join(sweep_dir, SWEEP_CONFIG), yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
+    )
 
 
-def stored_config(sweep_dir: Path) -> ExperimentConfig:
+def stored_config(sweep_dir: str) -> ExperimentConfig:
     import yaml
 
     from raytune_suite.config import validate_config
 
-    path = sweep_dir / SWEEP_CONFIG
-    if not path.is_file():
+    path = files.join(sweep_dir, SWEEP_CONFIG)
+    if not files.exists(path):
         raise ConfigError(f"--resume {sweep_dir}: no {SWEEP_CONFIG} there; pass the sweep folder `run` printed")
-    return validate_config(yaml.safe_load(path.read_text()))
+    return validate_config(yaml.safe_load(files.read_text(path)))
 
 
-def find_sweep_dir(resume: str | Path, storage_path: str, config_name: str) -> Path:
-    """`resume` itself, or (empty) the newest sweep of this config under the storage folder."""
+def find_sweep_dir(resume: str | Path, storage_path: str, config_name: str) -> str:
+    """`resume` itself (a local folder or a URI), or (empty) the newest sweep of this config under the storage."""
     if str(resume):
-        path = Path(resume).resolve()
-        if not RunMap.exists(path):
-            raise ConfigError(f"--resume {resume}: not a sweep folder (no {RunMap.path(path).name}); "
+        found = str(resume) if files.is_remote(resume) else str(Path(resume).resolve())
+        if not RunMap.exists(found):
+            raise ConfigError(f"--resume {resume}: not a sweep folder (no {RUN_MAP_FILE}); "
                               "pass the folder `run` printed")  # fmt: skip
-        return path
-    candidates = sorted(Path(storage_path).glob(f"{config_name}*/{RunMap.path(Path()).name}"),
-                        key=lambda p: p.stat().st_mtime)  # fmt: skip
-    if not candidates:
+        return found
+    candidates = [files.join(storage_path, name) for name in files.list_dirs(storage_path)
+                  if name.startswith(config_name)]  # fmt: skip
+    newest = files.newest([RunMap.path(c) for c in candidates if RunMap.exists(c)])
+    if newest is None:
         raise ConfigError(f"--resume: no sweep of {config_name} under {storage_path}; pass its folder: --resume DIR")
-    return candidates[-1].parent
+    return newest.rsplit("/", 1)[0]
 
 
 @dataclass
 class ResumeHint:
     """The command that continues an interrupted or failed sweep, printed on the way out."""
 
-    sweep_dir: Path
+    sweep_dir: str
     config_path: str | Path | None
 
     def say(self) -> None:

@@ -42,6 +42,7 @@ from mlflow.entities import Metric, Param, RunStatus, RunTag
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 from ray import tune
 
+from raytune_suite import storage
 from raytune_suite.config import ExperimentConfig
 from raytune_suite.errors import UserCodeError, strip_colour
 from raytune_suite.objective import Objective, is_number
@@ -161,7 +162,7 @@ class MlflowTracker(tune.Callback):
         experiment_id / parent_run_id: where child runs go.
         metric / mode: the sweep's objective, to track each trial's best value.
         max_epochs: epochs a trial trains unless the scheduler stops it.
-        sweep_dir: the sweep's local folder, where the run map is kept for resuming (None: not kept).
+        sweep_dir: the sweep's folder (local or a URI), where the run map is kept for resuming (None: not kept).
         track_config: log numeric tuned values as `config/*` metrics every epoch (schedulers that mutate configs).
     """
 
@@ -173,7 +174,7 @@ class MlflowTracker(tune.Callback):
         metric: str,
         mode: str,
         max_epochs: int,
-        sweep_dir: Path | None = None,
+        sweep_dir: str | None = None,
         track_config: bool = False,
     ):
         self.client = client
@@ -194,7 +195,7 @@ class MlflowTracker(tune.Callback):
         self.parent_status: str | None = None  # set once the parent run is ended
 
     @classmethod
-    def attach(cls, client: MlflowClient, sweep_dir: Path, metric: str, mode: str, max_epochs: int, **kw):
+    def attach(cls, client: MlflowClient, sweep_dir: str, metric: str, mode: str, max_epochs: int, **kw):
         """Re-attach to a sweep's parent and child runs after its driver died or was interrupted.
 
         Each run's last logged step comes from the store; epochs Ray recorded in the trial's result.json but the
@@ -203,7 +204,7 @@ class MlflowTracker(tune.Callback):
         run_map = RunMap.load(sweep_dir)
         parent_id = run_map.parent_run_id
         experiment_id = client.get_run(parent_id).info.experiment_id
-        tracker = cls(client, experiment_id, parent_id, metric, mode, max_epochs, sweep_dir=Path(sweep_dir), **kw)
+        tracker = cls(client, experiment_id, parent_id, metric, mode, max_epochs, sweep_dir=str(sweep_dir), **kw)
         # A driver killed between creating a child run and saving the map leaves a run only the store knows.
         trial_runs = dict(run_map.trials)
         for run in client.search_runs(
@@ -218,7 +219,7 @@ class MlflowTracker(tune.Callback):
             record.diverged = tags.get("diverged") == "true" or tags.get("stopped_early") == "diverged"
             for m in client.get_metric_history(run_id, metric):
                 tracker._observe(record, m.step, m.value)
-            tracker._backfill(record, Path(sweep_dir) / f"trial_{trial_id}" / "result.json")
+            tracker._backfill(record, storage.join(sweep_dir, f"trial_{trial_id}", "result.json"))
             tracker.records[trial_id] = record
             if run.info.status == "RUNNING":
                 tracker.open_runs.add(run_id)
@@ -303,11 +304,11 @@ class MlflowTracker(tune.Callback):
         if self.objective.better(value, record.best):
             record.best, record.best_epoch, record.best_config = float(value), step, record.config
 
-    def _backfill(self, record: TrialRecord, result_json: Path) -> None:
-        if not result_json.is_file():
+    def _backfill(self, record: TrialRecord, result_json: str) -> None:
+        if not storage.exists(result_json):
             return
         logged = []
-        for line in result_json.read_text().splitlines():
+        for line in storage.read_text(result_json).splitlines():
             try:
                 result = json.loads(line)
             except ValueError:  # a line cut short when the driver died

@@ -88,10 +88,12 @@ def last_error_is_user_code(trial) -> bool:
     return isinstance(getattr(error, "cause", None), UserCodeError)
 
 
+retry_only_infrastructure_failures()
+
+
 def trainable_for(cfg: ExperimentConfig, trainable: Callable[[dict], None] | None = None):
     """The trainable every trial of this sweep runs, with the resources it reserves: decided here once, for new
     and for resumed sweeps alike (a resumed DDP sweep must train with DDP again)."""
-    retry_only_infrastructure_failures()
     if trainable is None:
         from raytune_suite.distributed import train_distributed
 
