@@ -54,5 +54,12 @@ def test_a_sweep_on_s3_checkpoints_there_logs_its_best_model_and_resumes(s3_serv
     assert parent.info.status == "FINISHED" and parent.data.tags["resumes"] == "1"
     assert len(children) == 2 and all(c.info.status == "FINISHED" for c in children)
     best = client.get_run(parent.data.tags["best_run_id"])
-    assert "model" in {a.path for a in client.list_artifacts(best.info.run_id)}
     assert best.data.tags["model_checkpoint_epoch"] == parent.data.tags["best_epoch"]
+    import mlflow
+    import torch
+
+    from raytune_suite.store import fluent_tracking_uri
+
+    with fluent_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}"):  # the weights came down from the bucket
+        model = mlflow.pytorch.load_model(f"runs:/{best.info.run_id}/model")
+    assert isinstance(model, torch.nn.Module)
