@@ -1,4 +1,4 @@
-"""`raytune-suite`: run | validate | submit | report | ui.
+"""`raytune-suite`: run | validate | submit | report | ui | new.
 
 Exit codes: 0 success, 1 the run failed (some or all trials errored, the cluster went away), 2 bad input
 (one line on stderr naming the field and the fix).
@@ -28,6 +28,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from raytune_suite.scaffold import TEMPLATES  # plain strings: no heavy import before a usage error
+
     parser = _Parser(prog="raytune-suite", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -67,6 +69,13 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--mlflow-uri", help="MLflow tracking URI (default: the sweep folder's, else ./mlflow.db)")
     report.add_argument("--top-k", type=int, default=10, help="trials in the printed table (default 10)")
     report.add_argument("--out", help="folder for results.csv, plots and report.html (default ./report-<sweep>)")
+
+    new = sub.add_parser("new", help="write a working NAME.py + NAME.yaml to start a new experiment from")
+    new.add_argument("name", metavar="NAME", help="experiment name (a Python identifier), e.g. my_model")
+    new.add_argument("--task", default="classification", choices=list(TEMPLATES),
+                     help="classification: MLP on scikit-learn digits; regression: MLP on scikit-learn diabetes "
+                     "(default classification)")  # fmt: skip
+    new.add_argument("--dir", default=".", help="folder to write into (created if missing; default: here)")
 
     ui = sub.add_parser("ui", help="start the MLflow UI on 127.0.0.1 and print the sweep's runs page")
     ui.add_argument("--port", type=int, default=5000, help="port on 127.0.0.1 (default 5000)")
@@ -113,6 +122,16 @@ def _print_ignored_keys(cfg) -> None:
 
     for line in ignored_train_keys(cfg):
         print(line, file=sys.stderr)
+
+
+def cmd_new(args: argparse.Namespace) -> int:
+    from raytune_suite.scaffold import TEMPLATES, write_experiment
+
+    module, config = write_experiment(args.name, args.task, args.dir)
+    print(f"wrote {module} and {config} ({TEMPLATES[args.task].data}, {args.task})")
+    print(f"check it: raytune-suite validate {config}")
+    print(f"run it:   raytune-suite run {config}")
+    return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -263,6 +282,7 @@ COMMANDS = {
     "submit": cmd_submit,
     "report": cmd_report,
     "ui": cmd_ui,
+    "new": cmd_new,
 }
 
 
