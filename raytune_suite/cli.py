@@ -28,8 +28,6 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from raytune_suite.scaffold import TEMPLATES  # plain strings: no heavy import before a usage error
-
     parser = _Parser(prog="raytune-suite", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -72,9 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     new = sub.add_parser("new", help="write a working NAME.py + NAME.yaml to start a new experiment from")
     new.add_argument("name", metavar="NAME", help="experiment name (a Python identifier), e.g. my_model")
-    new.add_argument("--task", default="classification", choices=list(TEMPLATES),
-                     help="classification: MLP on scikit-learn digits; regression: MLP on scikit-learn diabetes "
-                     "(default classification)")  # fmt: skip
+    new.add_argument("--task", default="classification",
+                     help="classification (an MLP on scikit-learn digits, the default) or regression (an MLP on "
+                     "scikit-learn diabetes)")  # fmt: skip
     new.add_argument("--dir", default=".", help="folder to write into (created if missing; default: here)")
 
     ui = sub.add_parser("ui", help="start the MLflow UI on 127.0.0.1 and print the sweep's runs page")

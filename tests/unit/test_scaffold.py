@@ -59,7 +59,7 @@ def test_new_refuses_to_overwrite_in_one_line(tmp_path, capsys, existing):
     ("argv", "expect"),
     [
         (["new", "my-model"], "error: new my-model: not a Python identifier"),
-        (["new", "x", "--task", "ranking"], "error: raytune-suite new: argument --task: invalid choice: 'ranking'"),
+        (["new", "x", "--task", "ranking"], "error: new --task ranking: no template; choose one of: classification, "),
     ],
 )
 def test_new_bad_input_is_one_line(tmp_path, capsys, monkeypatch, argv, expect):
