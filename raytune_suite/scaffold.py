@@ -181,7 +181,7 @@ def build_model(cfg: ModelConfig, info: dict[str, Any]) -> nn.Module:
 
 _REGRESSION_YAML = """\
 # ${name}: written by `raytune-suite new ${name}`; every key: docs/config-reference.md (or validate --explain).
-# A small MLP on scikit-learn diabetes; HyperOpt (TPE) proposes configs, ASHA stops weak ones after 4 and 12 epochs.
+# A small MLP on scikit-learn diabetes; HyperOpt (TPE) proposes configs, ASHA stops weak ones after 2, 6 and 18 epochs.
 experiment: ${name}.py
 description: MLP on scikit-learn diabetes (353 train / 89 validation), HyperOpt + ASHA
 data:
@@ -210,7 +210,7 @@ tune:
   search: hyperopt
   scheduler: asha
   num_samples: 12
-  asha: {grace_period: 4, reduction_factor: 3}
+  asha: {grace_period: 2, reduction_factor: 3}
   resources: {cpu: 1, gpu: 0}
   seed: 0
 """
