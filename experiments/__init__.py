@@ -1,4 +1,4 @@
 """Experiment modules: one `<name>.py` (model + data) and one `<name>.yaml` (defaults + space + budget) each.
 
-See `raytune_suite/experiments.py` for the protocol a module implements.
+The protocol a module implements, with a worked example: docs/writing-an-experiment.md.
 """

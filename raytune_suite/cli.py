@@ -1,4 +1,4 @@
-"""`raytune-suite`: run | validate | submit | report | ui.
+"""`raytune-suite`: run | validate | submit | report | ui | new.
 
 Exit codes: 0 success, 1 the run failed (some or all trials errored, the cluster went away), 2 bad input
 (one line on stderr naming the field and the fix).
@@ -14,8 +14,8 @@ from pathlib import Path
 from raytune_suite.errors import ConfigError, RunFailure
 
 
-def _config_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("config", help="experiment YAML, e.g. experiments/mnist_cnn.yaml")
+def _config_args(p: argparse.ArgumentParser, optional: bool = False) -> None:
+    p.add_argument("config", nargs="?" if optional else None, help="experiment YAML, e.g. experiments/mnist_cnn.yaml")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. --set train.epochs=3 (repeatable)")  # fmt: skip
 
@@ -46,7 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--register-model", metavar="NAME", help="register the best trial's model under NAME")
 
     validate = sub.add_parser("validate", help="check a config without starting Ray")
-    _config_args(validate)
+    _config_args(validate, optional=True)  # `validate --explain` needs no config
+    validate.add_argument("--explain", action="store_true",
+                          help="print the config reference: every key, its type, default, allowed values and "
+                          "meaning (the config is optional then)")  # fmt: skip
 
     submit = sub.add_parser("submit", help="submit a sweep to a Ray cluster as a job (Jobs API)")
     _config_args(submit)
@@ -65,6 +68,13 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--top-k", type=int, default=10, help="trials in the printed table (default 10)")
     report.add_argument("--out", help="folder for results.csv, plots and report.html (default ./report-<sweep>)")
 
+    new = sub.add_parser("new", help="write a working NAME.py + NAME.yaml to start a new experiment from")
+    new.add_argument("name", metavar="NAME", help="experiment name (a Python identifier), e.g. my_model")
+    new.add_argument("--task", default="classification",
+                     help="classification (an MLP on scikit-learn digits, the default) or regression (an MLP on "
+                     "scikit-learn diabetes)")  # fmt: skip
+    new.add_argument("--dir", default=".", help="folder to write into (created if missing; default: here)")
+
     ui = sub.add_parser("ui", help="start the MLflow UI on 127.0.0.1 and print the sweep's runs page")
     ui.add_argument("--port", type=int, default=5000, help="port on 127.0.0.1 (default 5000)")
     ui.add_argument("--mlflow-uri", help="MLflow tracking URI (default $MLFLOW_TRACKING_URI or ./mlflow.db)")
@@ -74,7 +84,13 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_validate(args: argparse.Namespace) -> int:
     from raytune_suite import preflight
 
+    if args.explain and args.config is None:
+        return _explain()
+    if args.config is None:
+        raise ConfigError("raytune-suite validate: the following arguments are required: config; "
+                          "see raytune-suite validate --help")  # fmt: skip
     cfg = preflight.run_checks("validate", args).cfg
+    _print_ignored_keys(cfg)
 
     from raytune_suite.space import grid_size
     from raytune_suite.tuner import total_trials  # imports Ray and torch: only for a config that passed
@@ -88,6 +104,31 @@ def cmd_validate(args: argparse.Namespace) -> int:
         f"search={cfg.tune.search}, scheduler={cfg.tune.scheduler}, "
         f"metric={cfg.tune.metric} ({cfg.tune.mode}), {cfg.train.epochs} epoch(s) max"
     )
+    return _explain() if args.explain else 0
+
+
+def _explain() -> int:
+    from raytune_suite.explain import reference
+
+    print(reference(), end="")
+    return 0
+
+
+def _print_ignored_keys(cfg) -> None:
+    """Train keys no optimizer or schedule of this config reads: a warning each on stderr, never an error."""
+    from raytune_suite.config import ignored_train_keys
+
+    for line in ignored_train_keys(cfg):
+        print(line, file=sys.stderr)
+
+
+def cmd_new(args: argparse.Namespace) -> int:
+    from raytune_suite.scaffold import TEMPLATES, write_experiment
+
+    module, config = write_experiment(args.name, args.task, args.dir)
+    print(f"wrote {module} and {config} ({TEMPLATES[args.task].data}, {args.task})")
+    print(f"check it: raytune-suite validate {config}")
+    print(f"run it:   raytune-suite run {config}")
     return 0
 
 
@@ -95,6 +136,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from raytune_suite import preflight
 
     cfg = preflight.run_checks("run", args).cfg  # before Ray, MLflow or any folder exists
+    _print_ignored_keys(cfg)
     if getattr(args, "resume", None) is not None and (args.overrides or args.num_samples is not None):
         print("note: --resume continues the sweep's saved config; --set and --num-samples are ignored", file=sys.stderr)
 
@@ -232,7 +274,14 @@ def cmd_ui(args: argparse.Namespace) -> int:
         server.stop()
 
 
-COMMANDS = {"run": cmd_run, "validate": cmd_validate, "submit": cmd_submit, "report": cmd_report, "ui": cmd_ui}
+COMMANDS = {
+    "run": cmd_run,
+    "validate": cmd_validate,
+    "submit": cmd_submit,
+    "report": cmd_report,
+    "ui": cmd_ui,
+    "new": cmd_new,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

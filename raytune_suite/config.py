@@ -42,29 +42,58 @@ def _one_of(registry: str, what: str):
     return check
 
 
+# Train keys whose default the optimizer decides when the config leaves them unset (see `fixed_sections`).
+OPTIMIZER_DEPENDENT_DEFAULTS = ("momentum",)
+
+
 class TrainConfig(BaseModel):
     """Training hyperparameters every experiment shares: optimizer, LR schedule, regularisation."""
 
     model_config = Strict
 
-    epochs: int = Field(10, ge=1, description="epochs per trial; ASHA's max_t")
-    batch_size: int = Field(64, ge=1, description="ignored by optimizer 'gd' (full batch)")
-    optimizer: str = "adamw"
-    lr: float = Field(1e-3, gt=0)
-    momentum: float = Field(0.9, ge=0, lt=1, description="momentum, nesterov, rmsprop")
-    beta1: float = Field(0.9, ge=0, lt=1)
-    beta2: float = Field(0.999, ge=0, lt=1)
-    rmsprop_alpha: float = Field(0.99, gt=0, lt=1)
-    weight_decay: float = Field(0.0, ge=0, description="optimizer weight decay (decoupled for adamw)")
-    decay_norms_and_biases: bool = Field(False, description="also decay 1-D params (biases, norms)")
-    l2: float = Field(0.0, ge=0, description="λ of the explicit (λ/2m)·Σθ² loss penalty")
-    schedule: str = "constant"
-    decay_rate: float = Field(0.1, ge=0, description="k of the time and exponential schedules")
-    step_size: float = Field(5.0, gt=0, description="epochs between drops of the step schedule")
-    gamma: float = Field(0.5, gt=0, le=1, description="drop factor of the step schedule")
-    warmup_epochs: float = Field(0.0, ge=0)
-    min_lr_ratio: float = Field(0.0, ge=0, le=1, description="cosine floor as a fraction of lr")
-    label_smoothing: float = Field(0.0, ge=0, lt=1, description="classification tasks only")
+    epochs: int = Field(
+        10, ge=1, description="epochs per trial; ASHA's max_t (and the length cosine schedules decay over)"
+    )
+    batch_size: int = Field(
+        64, ge=1, description="examples per mini-batch (micro-batch with grad_accum_steps); ignored by optimizer gd"
+    )
+    optimizer: str = Field("adamw", description="name in the OPTIMIZERS registry (raytune_suite/optim.py)")
+    lr: float = Field(1e-3, gt=0, description="base learning rate; the schedule multiplies it by a factor of the epoch")
+    momentum: float = Field(
+        0.9,
+        ge=0,
+        lt=1,
+        description="read by optimizers momentum, nesterov and rmsprop; rmsprop keeps PyTorch's 0 unless this is set",
+    )
+    beta1: float = Field(0.9, ge=0, lt=1, description="first-moment decay; read by optimizers adam and adamw")
+    beta2: float = Field(0.999, ge=0, lt=1, description="second-moment decay; read by optimizers adam and adamw")
+    rmsprop_alpha: float = Field(
+        0.99, gt=0, lt=1, description="smoothing of the squared-gradient average; read by optimizer rmsprop"
+    )
+    weight_decay: float = Field(
+        0.0, ge=0, description="optimizer weight decay, every optimizer (decoupled for adamw); 1-D params exempt"
+    )
+    decay_norms_and_biases: bool = Field(
+        False, description="also decay 1-D params (biases, norm gains), which weight_decay exempts by default"
+    )
+    l2: float = Field(0.0, ge=0, description="λ of the explicit (λ/2m)·Σθ² loss penalty, every optimizer")
+    schedule: str = Field(
+        "constant", description="LR schedule, a name in the SCHEDULES registry (raytune_suite/schedules.py)"
+    )
+    decay_rate: float = Field(
+        0.1, ge=0, description="k of lr/(1+k·t) and lr·e^(−k·t); read by schedules time, exponential"
+    )
+    step_size: float = Field(5.0, gt=0, description="epochs between drops; read by schedule step")
+    gamma: float = Field(0.5, gt=0, le=1, description="factor of each drop; read by schedule step")
+    warmup_epochs: float = Field(
+        0.0, ge=0, description="epochs of linear warm-up from 0 to lr; read by schedule warmup_cosine"
+    )
+    min_lr_ratio: float = Field(
+        0.0, ge=0, le=1, description="floor of the cosine as a fraction of lr; read by schedules cosine, warmup_cosine"
+    )
+    label_smoothing: float = Field(
+        0.0, ge=0, lt=1, description="cross-entropy label smoothing; classification tasks only"
+    )
     precision: Literal["fp32", "bf16", "fp16"] = Field(
         "fp32", description="autocast dtype of forward passes; fp16 adds a GradScaler and needs CUDA (CPU: bf16)"
     )
@@ -76,15 +105,19 @@ class TrainConfig(BaseModel):
 
 
 class Resources(BaseModel):
+    """What one trial (one worker with workers_per_trial > 1) reserves."""
+
     model_config = Strict
-    cpu: float = Field(1.0, gt=0)
-    gpu: float = Field(0.0, ge=0)
+    cpu: float = Field(1.0, gt=0, description="CPUs per trial (per worker with workers_per_trial > 1)")
+    gpu: float = Field(0.0, ge=0, description="GPUs per trial; a fraction shares a device between trials")
 
 
 class AshaSettings(BaseModel):
+    """ASHA's early stopping (tune.scheduler: asha): rungs at grace_period · reduction_factor^k epochs."""
+
     model_config = Strict
-    grace_period: int = Field(1, ge=1, description="epochs every trial gets before it can be stopped")
-    reduction_factor: float = Field(3.0, gt=1)
+    grace_period: int = Field(1, ge=1, description="epochs every trial gets before it can be stopped (≤ train.epochs)")
+    reduction_factor: float = Field(3.0, gt=1, description="at each rung only the best 1/reduction_factor go on")
 
 
 class TuneSettings(BaseModel):
@@ -94,15 +127,19 @@ class TuneSettings(BaseModel):
 
     metric: str | None = Field(None, description="defaults to the experiment's METRIC")
     mode: Literal["min", "max"] | None = Field(None, description="defaults to the experiment's MODE")
-    search: str = "hyperopt"
-    scheduler: str = "asha"
+    search: str = Field("hyperopt", description="searcher, a name in SEARCHERS (raytune_suite/searchers.py)")
+    scheduler: str = Field("asha", description="trial scheduler, a name in SCHEDULERS (raytune_suite/schedulers.py)")
     num_samples: int = Field(20, ge=1, description="trials (grid: repeats of the grid)")
     max_concurrent: int | None = Field(None, ge=1, description="default: what the cluster can hold")
     n_initial_points: int | None = Field(None, ge=1, description="HyperOpt random start-up trials")
-    points_to_evaluate: list[dict[str, Any]] = Field(default_factory=list)
-    seed: int = 0
-    asha: AshaSettings = Field(default_factory=AshaSettings)
-    resources: Resources = Field(default_factory=Resources)
+    points_to_evaluate: list[dict[str, Any]] = Field(
+        default_factory=list, description="seed configs tried first, e.g. [{train: {lr: 1.0e-3}}]; tuned keys only"
+    )
+    seed: int = Field(
+        0, description="seeds the searcher, load_data's split and each trial's torch: the same split in every trial"
+    )
+    asha: AshaSettings = Field(default_factory=AshaSettings, description="ASHA's settings (see tune.asha.*)")
+    resources: Resources = Field(default_factory=Resources, description="per trial (see tune.resources.*)")
     max_failures: int = Field(2, ge=0, description="retries of a crashed trial from its checkpoint")
     checkpoint_every: int = Field(1, ge=1, description="epochs between checkpoints")
     workers_per_trial: int = Field(
@@ -114,15 +151,19 @@ class TuneSettings(BaseModel):
 
 
 class MlflowSettings(BaseModel):
+    """Where the sweep is recorded (the CLI's --mlflow-uri wins over tracking_uri)."""
+
     model_config = Strict
     tracking_uri: str | None = Field(None, description="default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db")
     experiment_name: str | None = Field(None, description="default: the config's name")
 
 
 class RunSettings(BaseModel):
+    """The sweep's folder (the CLI's --storage wins over storage)."""
+
     model_config = Strict
     name: str | None = Field(None, description="sweep name; default: <config name>-<timestamp>")
-    storage: str = Field("ray_results", description="where Ray keeps results and checkpoints")
+    storage: str = Field("ray_results", description="where Ray keeps results and checkpoints (folder or URI)")
 
 
 class ExperimentConfig(BaseModel):
@@ -138,16 +179,26 @@ class ExperimentConfig(BaseModel):
 
     model_config = Strict
 
-    name: str
-    experiment: str
-    description: str = ""
-    data: dict[str, Any] = Field(default_factory=dict)
-    model: dict[str, Any] = Field(default_factory=dict)
-    train: TrainConfig = Field(default_factory=TrainConfig)
-    space: dict[Literal["train", "model", "data"], dict[str, ParamSpec]] = Field(default_factory=dict)
-    tune: TuneSettings = Field(default_factory=TuneSettings)
-    mlflow: MlflowSettings = Field(default_factory=MlflowSettings)
-    run: RunSettings = Field(default_factory=RunSettings)
+    name: str = Field(description="the sweep's name; default: the YAML file's stem")
+    experiment: str = Field(
+        description="the experiment module: a .py path relative to the YAML, a name in experiments/, "
+        "or a dotted module of an installed package"
+    )
+    description: str = Field("", description="free text for readers of the YAML; not used by the sweep")
+    data: dict[str, Any] = Field(
+        default_factory=dict, description="the experiment's DataConfig fields (validated by the experiment)"
+    )
+    model: dict[str, Any] = Field(
+        default_factory=dict, description="the experiment's ModelConfig fields (validated by the experiment)"
+    )
+    train: TrainConfig = Field(default_factory=TrainConfig, description="the shared TrainConfig (see train.*)")
+    space: dict[Literal["train", "model", "data"], dict[str, ParamSpec]] = Field(
+        default_factory=dict,
+        description="per section (train, model, data), the parameters to tune: {name: parameter spec}",
+    )
+    tune: TuneSettings = Field(default_factory=TuneSettings, description="how the sweep searches (see tune.*)")
+    mlflow: MlflowSettings = Field(default_factory=MlflowSettings, description="tracking (see mlflow.*)")
+    run: RunSettings = Field(default_factory=RunSettings, description="results folder (see run.*)")
 
     @model_validator(mode="after")
     def _epochs_belong_to_the_scheduler(self) -> ExperimentConfig:
@@ -170,8 +221,19 @@ class ExperimentConfig(BaseModel):
         return self
 
     def fixed_sections(self) -> dict[str, dict[str, Any]]:
-        """The fixed (untuned) values of every section, as plain dicts."""
-        return {"data": dict(self.data), "model": dict(self.model), "train": self.train.model_dump()}
+        """The fixed (untuned) values of every section, as plain dicts.
+
+        A train key whose default depends on the optimizer (`momentum`: 0.9 for SGD, PyTorch's 0 for RMSprop) is
+        left out unless the config sets it or every trial samples it, so each trial's `TrainConfig` still knows
+        it was never set (`model_fields_set`, read by `optim.py`).
+        """
+        train = self.train.model_dump()
+        tuned = self.space.get("train", {})
+        for key in OPTIMIZER_DEPENDENT_DEFAULTS:
+            always_sampled = key in tuned and not tuned[key].when
+            if key not in self.train.model_fields_set and not always_sampled:
+                del train[key]
+        return {"data": dict(self.data), "model": dict(self.model), "train": train}
 
 
 # PyYAML follows YAML 1.1, where `1e-3` is a string; ML configs are full of such numbers.
@@ -404,3 +466,60 @@ def check_seed_points_fit_the_searcher(cfg: ExperimentConfig) -> None:
             f"tune.points_to_evaluate[0]: spaces with conditional parameters ({section}.{name}) cannot be "
             "seeded; remove points_to_evaluate or the 'when'"
         )
+
+
+# A schedule function's keyword -> the train key it is filled from (`schedules.schedule_kwargs`); others: same name.
+_SCHEDULE_ARG_KEYS = {"warmup": "warmup_epochs", "total": "epochs"}
+
+
+def optimizer_keys() -> dict[str, tuple[str, ...]]:
+    """Optimizer name -> the optimizer-specific train keys it reads (from `OptimizerSpec.reads`)."""
+    from raytune_suite.optim import OPTIMIZERS
+
+    return {name: spec.reads for name, spec in OPTIMIZERS.items()}
+
+
+def schedule_keys() -> dict[str, tuple[str, ...]]:
+    """Schedule name -> the train keys it reads besides epochs (from each schedule function's keywords)."""
+    import inspect
+
+    from raytune_suite.schedules import SCHEDULES
+
+    keys = {}
+    for name, fn in SCHEDULES.items():
+        args = [p for p in inspect.signature(fn).parameters.values() if p.kind is p.KEYWORD_ONLY]
+        keys[name] = tuple(k for k in (_SCHEDULE_ARG_KEYS.get(a.name, a.name) for a in args) if k != "epochs")
+    return keys
+
+
+def ignored_train_keys(cfg: ExperimentConfig) -> list[str]:
+    """One warning per train key the config sets (fixed or tuned) that no optimizer or schedule it can run reads.
+
+    `train.momentum` with `optimizer: adamw` trains exactly as without it, which the user did not mean. A tuned
+    key with `when: {optimizer: [...]}` counts only for those optimizers. Warnings, not errors: the sweep is valid.
+    """
+    from raytune_suite.optim import OPTIMIZERS
+
+    tuned = cfg.space.get("train", {})
+    rules = [("optimizer", optimizer_keys()), ("schedule", schedule_keys())]
+    warnings = []
+    for field, reads in rules:
+        specific = sorted({k for keys in reads.values() for k in keys})
+        runs = tuned[field].values if field in tuned else [getattr(cfg.train, field)]
+        for key in specific:
+            where = None
+            if key in tuned:
+                where = f"space.train.{key}"
+                cond = tuned[key].when or {}
+                candidates = [v for v in runs if v in cond[field]] if field in cond else runs
+            elif key in cfg.train.model_fields_set:
+                where, candidates = f"train.{key}", runs
+            if where and not any(key in reads.get(name, ()) for name in candidates):
+                names = ", ".join(str(v) for v in candidates) or "none"
+                warnings.append(f"warning: {where} is ignored by {field} {names}")
+    optimizers = tuned["optimizer"].values if "optimizer" in tuned else [cfg.train.optimizer]
+    where = "space.train.batch_size" if "batch_size" in tuned else "train.batch_size"
+    batch_size_set = "batch_size" in tuned or "batch_size" in cfg.train.model_fields_set
+    if batch_size_set and all(OPTIMIZERS[name].full_batch for name in optimizers):
+        warnings.append(f"warning: {where} is ignored by optimizer {', '.join(optimizers)} (full batch)")
+    return warnings

@@ -1,17 +1,23 @@
-"""The experiment protocol and its loader.
+"""The experiment protocol and its loader. The full guide, with a worked example: docs/writing-an-experiment.md.
 
-An experiment is one Python module (in `experiments/`, any importable package, or a `.py` file) that defines:
+An experiment is one Python module that defines:
 
-    METRIC = "val_accuracy"          # the metric a sweep optimises by default ...
-    MODE = "max"                     # ... and its direction
-    TASK = "classification"          # a key of TASKS: the loss and the validation metrics
-    class DataConfig(BaseModel): ... # its `data:` section
-    class ModelConfig(BaseModel): ...# its `model:` section
+    METRIC = "val_accuracy"           # the metric a sweep optimises by default (one its TASK reports) ...
+    MODE = "max"                      # ... and its direction, "min" or "max"
+    TASK = "classification"           # a key of TASKS: the training loss and the validation metrics
+    class DataConfig(BaseModel): ...  # its `data:` section (extra="forbid" makes typos errors)
+    class ModelConfig(BaseModel): ... # its `model:` section
     def load_data(cfg: DataConfig, seed: int) -> Datasets
     def build_model(cfg: ModelConfig, info: dict) -> torch.nn.Module
 
+`TASKS`: `classification` (logits `(n, classes)`, int64 class ids; cross-entropy; reports val_loss, val_accuracy)
+and `regression` (`n` predictions, float32 targets; ½·MSE; reports val_loss, val_rmse). `load_data` gets
+`tune.seed`, the same in every trial, so every trial sees the same split (`raytune_suite.data.split_indices`);
+the `info` dict it returns in `Datasets` is what `build_model` receives. `experiment:` in the YAML resolves to a
+`.py` file relative to the YAML, a name in `experiments/`, or a dotted module of an installed package.
+
 Everything else (optimizer, LR schedule, regularisation, the training loop, reporting) is shared, so adding an
-experiment is a model, a data loader and a YAML.
+experiment is a model, a data loader and a YAML; `raytune-suite new NAME` writes a working one to start from.
 """
 
 from __future__ import annotations
@@ -106,7 +112,7 @@ def load_experiment(ref: str) -> Experiment:
     module = _import(ref)
     missing = [name for name in REQUIRED if not hasattr(module, name)]
     if missing:
-        raise ConfigError(f"experiment: module {ref!r} lacks {', '.join(missing)}; see raytune_suite/experiments.py")
+        raise ConfigError(f"experiment: module {ref!r} lacks {', '.join(missing)}; see docs/writing-an-experiment.md")
     if module.TASK not in TASKS:
         raise ConfigError(f"experiment: {ref!r} has TASK {module.TASK!r}; choose one of: {', '.join(TASKS)}")
     for cfg_class in (module.DataConfig, module.ModelConfig):
@@ -134,6 +140,10 @@ def _import(ref: str) -> ModuleType:
         return importlib.import_module(name)
     except ModuleNotFoundError as exc:
         if exc.name and name.startswith(exc.name):
+            if "." not in ref and Path(f"{ref}.py").is_file():  # a config built in code, run beside the file
+                raise ConfigError(
+                    f"experiment: no module {ref!r}, but {ref}.py is here; write experiment: {ref}.py"
+                ) from None
             raise ConfigError(
                 f"experiment: no module {ref!r}; available: {', '.join(available_experiments())}"
             ) from None

@@ -27,11 +27,14 @@ class OptimizerSpec:
         build: factory(param_groups, train_config) -> torch optimizer.
         full_batch: every step sees the whole training set (plain gradient descent).
         summary: what the optimizer is, in a few words (for readers of this registry).
+        reads: the optimizer-specific `train` keys `build` reads (besides lr and weight_decay, which every
+            optimizer reads); the config reference and the ignored-key warning are generated from it.
     """
 
     build: Callable[[ParamGroups, TrainConfig], torch.optim.Optimizer]
     full_batch: bool = False
     summary: str = ""
+    reads: tuple[str, ...] = ()
 
 
 def _sgd(momentum: bool, nesterov: bool = False):
@@ -41,20 +44,29 @@ def _sgd(momentum: bool, nesterov: bool = False):
     return build
 
 
+def _rmsprop(groups: ParamGroups, cfg: TrainConfig) -> torch.optim.Optimizer:
+    # TrainConfig's momentum default (0.9) is the one heavy-ball SGD wants; RMSprop keeps PyTorch's 0 unless the
+    # config sets train.momentum (or tunes it), so `optimizer: rmsprop` trains the RMSprop every paper means.
+    momentum = cfg.momentum if "momentum" in cfg.model_fields_set else 0.0
+    return torch.optim.RMSprop(groups, lr=cfg.lr, alpha=cfg.rmsprop_alpha, momentum=momentum)
+
+
 OPTIMIZERS: dict[str, OptimizerSpec] = {
     "gd": OptimizerSpec(_sgd(momentum=False), full_batch=True, summary="batch gradient descent"),
     "sgd": OptimizerSpec(_sgd(momentum=False), summary="mini-batch SGD"),
-    "momentum": OptimizerSpec(_sgd(momentum=True), summary="SGD with heavy-ball momentum"),
-    "nesterov": OptimizerSpec(_sgd(momentum=True, nesterov=True), summary="SGD with Nesterov momentum"),
-    "adam": OptimizerSpec(lambda g, c: torch.optim.Adam(g, lr=c.lr, betas=(c.beta1, c.beta2)), summary="Adam"),
+    "momentum": OptimizerSpec(_sgd(momentum=True), summary="SGD with heavy-ball momentum", reads=("momentum",)),
+    "nesterov": OptimizerSpec(
+        _sgd(momentum=True, nesterov=True), summary="SGD with Nesterov momentum", reads=("momentum",)
+    ),
+    "adam": OptimizerSpec(
+        lambda g, c: torch.optim.Adam(g, lr=c.lr, betas=(c.beta1, c.beta2)), summary="Adam", reads=("beta1", "beta2")
+    ),
     "adamw": OptimizerSpec(
         lambda g, c: torch.optim.AdamW(g, lr=c.lr, betas=(c.beta1, c.beta2)),
         summary="Adam with decoupled weight decay",
+        reads=("beta1", "beta2"),
     ),
-    "rmsprop": OptimizerSpec(
-        lambda g, c: torch.optim.RMSprop(g, lr=c.lr, alpha=c.rmsprop_alpha, momentum=c.momentum),
-        summary="RMSprop",
-    ),
+    "rmsprop": OptimizerSpec(_rmsprop, summary="RMSprop", reads=("rmsprop_alpha", "momentum")),
     "adagrad": OptimizerSpec(lambda g, c: torch.optim.Adagrad(g, lr=c.lr), summary="Adagrad"),
 }
 

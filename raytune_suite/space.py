@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from raytune_suite.errors import ConfigError
 
@@ -37,12 +37,17 @@ class ParamSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    type: ParamType
-    low: float | None = None
-    high: float | None = None
-    q: float | None = None
-    values: list[Any] | None = None
-    when: dict[str, list[Any]] | None = None
+    type: ParamType = Field(
+        description="how values are drawn: uniform, loguniform, quniform, qloguniform (low/high), randint (high "
+        "exclusive), choice (values), grid (values; tried each, search grid or random)"
+    )
+    low: float | None = Field(None, description="lower bound (numeric types); > 0 for log scales")
+    high: float | None = Field(None, description="upper bound (numeric types); exclusive for randint")
+    q: float | None = Field(None, description="step of quniform / qloguniform: values are rounded to multiples of q")
+    values: list[Any] | None = Field(None, description="the candidates of choice / grid")
+    when: dict[str, list[Any]] | None = Field(
+        None, description="conditional: {sibling choice parameter: [values]}; the parameter exists only there"
+    )
 
     @model_validator(mode="after")
     def _fields_fit_the_type(self) -> ParamSpec:
