@@ -253,9 +253,7 @@ def save_config(cfg: ExperimentConfig, sweep_dir: str) -> None:
     """The resolved config beside Ray's state, so `--resume` continues exactly the sweep that was started."""
     import yaml
 
-    files.write_text(
-        files.join(sweep_dir, SWEEP_CONFIG), yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
-    )
+    files.write_text(files.join(sweep_dir, SWEEP_CONFIG), yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
 
 
 def stored_config(sweep_dir: str) -> ExperimentConfig:

@@ -250,8 +250,14 @@ def test_check_resume_target_needs_a_sweep_to_resume(tmp_path):
     preflight.check_resume_target(configured(resume="", storage=str(tmp_path)))
 
 
-def test_check_storage_leaves_remote_storage_to_its_own_hook():
-    preflight.check_storage(configured(storage="s3://bucket/sweeps"))
+def test_check_storage_probes_remote_storage_and_names_what_to_check(monkeypatch):
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:9")  # the discard port: nothing answers
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    refused(preflight.check_storage, configured(storage="s3://bucket/sweeps"),
+            r"^--storage s3://bucket/sweeps: not writable \(.*; check the bucket, the endpoint")  # fmt: skip
 
 
 # -- report ----------------------------------------------------------------------------------------------------
