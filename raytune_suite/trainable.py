@@ -22,6 +22,7 @@ from pydantic import BaseModel
 
 from raytune_suite.config import TrainConfig
 from raytune_suite.experiments import Datasets, Experiment, load_experiment
+from raytune_suite.objective import Objective
 from raytune_suite.optim import OPTIMIZERS, build_optimizer
 from raytune_suite.regularize import l2_penalty
 from raytune_suite.schedules import build_scheduler
@@ -282,13 +283,23 @@ def train_trial(config: dict[str, Any]) -> None:
     if (checkpoint := tune.get_checkpoint()) is not None:
         start = restore_checkpoint(checkpoint, model, optimizer, scheduler, gen, scaler)
 
+    objective, best = Objective(trial.metric, trial.mode), None
     for epoch in range(start + 1, trial.train.epochs + 1):
         with experiment_code(trial.experiment):
             train_loss = train_epoch(model, data, optimizer, scheduler, trial, gen, device, scaler)
             metrics = {"epoch": epoch, "train_loss": train_loss, **evaluate(model, data, trial, device)}
         metrics = finite_metrics({**metrics, "lr": optimizer.param_groups[0]["lr"]}, trial)
         metrics.update(where)
-        if epoch % trial.checkpoint_every and epoch != trial.train.epochs and "diverged" not in metrics:
+        # Every `checkpoint_every` epochs (to resume), the last, and each new best of this trial: the sweep publishes
+        # the best epoch's weights, so they must exist whatever checkpoint_every says.
+        improved = "diverged" not in metrics and objective.better(metrics.get(trial.metric), best)
+        best = metrics[trial.metric] if improved else best
+        if (
+            epoch % trial.checkpoint_every
+            and epoch != trial.train.epochs
+            and "diverged" not in metrics
+            and not improved
+        ):
             tune.report(metrics)
             continue
         with tempfile.TemporaryDirectory() as tmp:
