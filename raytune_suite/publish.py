@@ -58,8 +58,9 @@ def local_copy(folder: str):
 def checkpoint_of_epoch(trial_dir: Path, epoch: int) -> tuple[Path, dict] | None:
     """The trial's checkpoint of `epoch` and its state, else its newest one (None if it kept none).
 
-    Ray keeps each trial's best checkpoints by the objective plus its newest (tuner.py), so the best epoch's is
-    there unless `tune.checkpoint_every` skipped that epoch."""
+    A trial checkpoints each new best epoch (trainable.py) and Ray keeps each trial's best checkpoints by the
+    objective plus its newest (tuner.py), so the best epoch's is there; the newest is a fallback for sweeps whose
+    checkpoints were written otherwise."""
     import torch
 
     from raytune_suite.trainable import CHECKPOINT_FILE
