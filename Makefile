@@ -41,8 +41,9 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: install  ## scheduling overhead of the suite vs bare Ray Tune
+bench: install  ## scheduling overhead of the suite vs bare Ray Tune; the trainable's loop vs plain PyTorch
 	$(BIN)/python benchmarks/sweep_overhead.py
+	$(BIN)/python benchmarks/trainable_overhead.py
 
 clean:
 	rm -rf ray_results mlartifacts mlflow.db .pytest_cache
