@@ -7,6 +7,7 @@ the sweep's status: its records and exit code matter more than a plot or a model
 from __future__ import annotations
 
 import contextlib
+import logging
 import sys
 import tempfile
 from pathlib import Path
@@ -116,6 +117,12 @@ def log_best_model(
     model.load_state_dict(state["model"])
     model.eval()
     status = client.get_run(run_id).info.status
+    # MLflow warns on every pickled model: pickling is the point here (the user's own class comes back), and the
+    # model is the user's own code.
+    quiet = [logging.getLogger("mlflow.pytorch")]
+    levels = [logger.level for logger in quiet]
+    for logger in quiet:
+        logger.setLevel(logging.ERROR)
     try:  # reopening the ended run is how the fluent API logs to it; its own status is put back afterwards
         with fluent_tracking_uri(client.tracking_uri), mlflow.start_run(run_id=run_id):
             info = mlflow.pytorch.log_model(
@@ -129,6 +136,8 @@ def log_best_model(
                 metadata={"checkpoint": str(checkpoint), "epoch": state["epoch"]},
             )
     finally:  # a failed upload must not leave the trial's run marked FAILED
+        for logger, level in zip(quiet, levels, strict=True):
+            logger.setLevel(level)
         client.set_terminated(run_id, status)
     client.set_tag(run_id, "model_checkpoint_epoch", str(state["epoch"]))
     return info.model_uri

@@ -52,6 +52,8 @@ QUIET_ENV = {
     "RAY_AIR_NEW_OUTPUT": "0",
     # MLflow draws a progress bar for every artifact download (the report reads config.yaml back).
     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+    # With a tracking server MLflow prints two "View run" links every time a run ends: 2 lines per trial.
+    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
 }
 
 
