@@ -127,6 +127,14 @@ def baseline_features(texts: list[str], vocab: dict[str, int], max_len: int, ngr
     return out
 
 
+def word_counts(min_df: int):
+    """Word counts with this module's tokenizer, words in fewer than `min_df` training reviews dropped (the
+    baseline's features, and experiments/rt_logreg.py's)."""
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    return CountVectorizer(tokenizer=tokenize, token_pattern=None, lowercase=False, min_df=min_df)
+
+
 def bag_of_words_baseline(cfg: DataConfig, seed: int, ngrams: int = 1, c: float = 1.0) -> float:
     """Validation accuracy of logistic regression on n-gram counts (vocabulary from the training split).
 
@@ -139,7 +147,7 @@ def bag_of_words_baseline(cfg: DataConfig, seed: int, ngrams: int = 1, c: float 
     texts, labels, train, val = split_reviews(cfg, seed)
     train_texts, val_texts = [texts[i] for i in train], [texts[i] for i in val]
     if ngrams == 1:
-        vectorizer = CountVectorizer(tokenizer=tokenize, token_pattern=None, lowercase=False, min_df=cfg.min_freq)
+        vectorizer = word_counts(cfg.min_freq)
     else:
         vocab = build_vocab(train_texts, cfg.min_freq)
         train_texts = baseline_features(train_texts, vocab, cfg.max_len, ngrams)
