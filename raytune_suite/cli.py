@@ -99,10 +99,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
     trials = f"{total_trials(cfg)} trial(s)"
     if cfg.tune.search == "grid":
         trials += f" ({grid_size(cfg.space, grid=True)} grid point(s) × num_samples {cfg.tune.num_samples})"
+    if cfg.kind == "estimator":
+        steps = f"{cfg.cv.folds}-fold cross-validation (scoring={cfg.cv.scoring}) per trial"
+    else:
+        steps = f"{cfg.train.epochs} epoch(s) max"
     print(
         f"ok: {cfg.name} ({cfg.experiment}): {tuned} tuned parameter(s), {trials}, "
         f"search={cfg.tune.search}, scheduler={cfg.tune.scheduler}, "
-        f"metric={cfg.tune.metric} ({cfg.tune.mode}), {cfg.train.epochs} epoch(s) max"
+        f"metric={cfg.tune.metric} ({cfg.tune.mode}), {steps}"
     )
     return _explain() if args.explain else 0
 

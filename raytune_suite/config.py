@@ -166,6 +166,41 @@ class RunSettings(BaseModel):
     storage: str = Field("ray_results", description="where Ray keeps results and checkpoints (folder or URI)")
 
 
+def _scorer_name(value: str) -> str:
+    """A scikit-learn scorer name (imported only when checked), with the nearest names when it is unknown."""
+    import difflib
+
+    from sklearn.metrics import get_scorer_names
+
+    names = get_scorer_names()
+    if value not in names:
+        close = difflib.get_close_matches(value, names, n=3)
+        hint = f"did you mean {', '.join(close)}? " if close else ""
+        raise ValueError(f"unknown scoring {value!r}; {hint}the names are sklearn.metrics.get_scorer_names()")
+    return value
+
+
+class CvSettings(BaseModel):
+    """Cross-validation of estimator experiments (modules with build_estimator): each config is scored as
+    GridSearchCV scores it, on the same folds for every config. Torch experiments refuse this section."""
+
+    model_config = Strict
+    folds: int = Field(
+        5, ge=2, description="k: every config is fitted k times, each fold held out once (GridSearchCV's cv)"
+    )
+    scoring: str = Field(
+        "accuracy",
+        description="a scikit-learn scorer name (sklearn.metrics.get_scorer_names()); greater is better (losses are "
+        "negated: neg_log_loss)",
+    )
+    shuffle: bool = Field(
+        True, description="shuffle before splitting (seeded by cv.seed); false: exactly GridSearchCV(cv=k)'s folds"
+    )
+    seed: int | None = Field(None, description="seeds the shuffled folds; default: tune.seed")
+
+    _scoring = field_validator("scoring")(_scorer_name)
+
+
 class ExperimentConfig(BaseModel):
     """One sweep: which experiment, its fixed parameters, the search space and how to tune it.
 
@@ -173,7 +208,8 @@ class ExperimentConfig(BaseModel):
         name: the sweep's name (defaults to the YAML file's stem).
         experiment: the experiment module: a name in `experiments/`, a dotted module, or a path to a .py file.
         data / model: the experiment's own `DataConfig` / `ModelConfig` fields (validated by the experiment).
-        train: the shared `TrainConfig`.
+        train: the shared `TrainConfig` (torch experiments).
+        cv: the cross-validation of estimator experiments (`CvSettings`).
         space: per section (`train`, `model`, `data`), the parameters to tune.
     """
 
@@ -191,7 +227,12 @@ class ExperimentConfig(BaseModel):
     model: dict[str, Any] = Field(
         default_factory=dict, description="the experiment's ModelConfig fields (validated by the experiment)"
     )
-    train: TrainConfig = Field(default_factory=TrainConfig, description="the shared TrainConfig (see train.*)")
+    train: TrainConfig = Field(
+        default_factory=TrainConfig, description="the shared TrainConfig of torch experiments (see train.*)"
+    )
+    cv: CvSettings = Field(
+        default_factory=CvSettings, description="cross-validation of estimator experiments (see cv.*)"
+    )
     space: dict[Literal["train", "model", "data"], dict[str, ParamSpec]] = Field(
         default_factory=dict,
         description="per section (train, model, data), the parameters to tune: {name: parameter spec}",
@@ -220,13 +261,26 @@ class ExperimentConfig(BaseModel):
             )
         return self
 
+    @property
+    def kind(self) -> str:
+        """The experiment's kind: `torch` or `estimator` (experiments.Experiment.kind; the module is imported)."""
+        from raytune_suite.experiments import load_experiment
+
+        return load_experiment(self.experiment).kind
+
+    def max_steps(self) -> int:
+        """Results one trial reports if nothing stops it: an epoch each, or one cross-validation of an estimator."""
+        return 1 if self.kind == "estimator" else self.train.epochs
+
     def fixed_sections(self) -> dict[str, dict[str, Any]]:
-        """The fixed (untuned) values of every section, as plain dicts.
+        """The fixed (untuned) values of every section, as plain dicts; an estimator experiment has no `train`.
 
         A train key whose default depends on the optimizer (`momentum`: 0.9 for SGD, PyTorch's 0 for RMSprop) is
         left out unless the config sets it or every trial samples it, so each trial's `TrainConfig` still knows
         it was never set (`model_fields_set`, read by `optim.py`).
         """
+        if self.kind == "estimator":
+            return {"data": dict(self.data), "model": dict(self.model)}
         train = self.train.model_dump()
         tuned = self.space.get("train", {})
         for key in OPTIMIZER_DEPENDENT_DEFAULTS:
@@ -423,14 +477,75 @@ def validate_config(raw: dict[str, Any]) -> ExperimentConfig:
     except ValidationError as err:
         raise ConfigError(format_validation_error(err)) from None
     experiment = load_experiment(cfg.experiment)
+    if experiment.kind == "estimator":
+        check_estimator_settings(cfg)
+    elif "cv" in cfg.model_fields_set:
+        raise ConfigError(
+            f"cv: {experiment.ref} trains a torch model on its own validation split; only estimator experiments "
+            "(a module with build_estimator) cross-validate: remove the cv section"
+        )
     cfg.data = _validated_section(experiment.DataConfig, cfg.data, "data")
     cfg.model = _validated_section(experiment.ModelConfig, cfg.model, "model")
-    cfg.tune.metric = cfg.tune.metric or experiment.METRIC
-    cfg.tune.mode = cfg.tune.mode or experiment.MODE
+    cfg.tune.metric = cfg.tune.metric or experiment.metric
+    cfg.tune.mode = cfg.tune.mode or experiment.mode
     section_models = {"train": TrainConfig, "model": experiment.ModelConfig, "data": experiment.DataConfig}
     check_space(cfg.space, cfg.fixed_sections(), section_models, cfg.tune.search)
     _check_points(cfg)
     return cfg
+
+
+def check_estimator_settings(cfg: ExperimentConfig) -> None:
+    """What an estimator sweep cannot honour is an error; its scheduler becomes fifo unless the config names one.
+
+    An estimator trial reports once (its cross-validation), so there is no epoch to stop at, no training loop to
+    tune and no DDP to split. Settings that are merely inert (train.*, tune.asha) are warnings (`ignored_train_keys`).
+    """
+    from raytune_suite.experiments import ESTIMATOR_METRIC, ESTIMATOR_MODE
+
+    name, tune = cfg.experiment, cfg.tune
+    if "train" in cfg.space:
+        first = next(iter(cfg.space["train"]), "")
+        raise ConfigError(
+            f"space.train.{first}: estimator experiment {name} has no training loop to tune; "
+            "tune its model: (or data:) fields"
+        )
+    if "scheduler" in tune.model_fields_set and tune.scheduler != "fifo":
+        raise ConfigError(
+            f"tune.scheduler: {tune.scheduler} stops or mutates trials between epochs, but an estimator trial "
+            f"({name}) cross-validates once; remove it (estimator sweeps use fifo)"
+        )
+    tune.scheduler = "fifo"
+    if tune.workers_per_trial > 1:
+        raise ConfigError(
+            f"tune.workers_per_trial: {tune.workers_per_trial} splits a torch model over DDP workers; an estimator "
+            "trial is one process: remove it (cross-validation uses the trial's tune.resources.cpu cores)"
+        )
+    if tune.metric not in (None, ESTIMATOR_METRIC):
+        raise ConfigError(
+            f"tune.metric: {tune.metric} is not reported; an estimator sweep optimises {ESTIMATOR_METRIC} "
+            "(cv.scoring averaged over cv.folds): remove tune.metric, or choose cv.scoring"
+        )
+    if tune.mode not in (None, ESTIMATOR_MODE):
+        raise ConfigError(
+            f"tune.mode: {tune.mode}, but scikit-learn scorers are greater-is-better (losses are negated: "
+            "neg_log_loss); remove tune.mode"
+        )
+
+
+# Settings of torch experiments that an estimator sweep never reads (tune.scheduler is fifo or an error).
+_TORCH_ONLY_TUNE_KEYS = ("asha", "checkpoint_every")
+
+
+def estimator_ignored_keys(cfg: ExperimentConfig) -> list[str]:
+    """One warning line naming every torch-only setting an estimator config sets explicitly (inert there)."""
+    keys = [f"train.{k}" for k in cfg.train.model_fields if k in cfg.train.model_fields_set]
+    keys += [f"tune.{k}" for k in _TORCH_ONLY_TUNE_KEYS if k in cfg.tune.model_fields_set]
+    if not keys:
+        return []
+    return [
+        f"warning: {', '.join(keys)} mean nothing for estimator experiment {cfg.experiment} (scikit-learn fits it "
+        "and each trial cross-validates once, with fifo); remove them"
+    ]
 
 
 def _validated_section(model: type[BaseModel], values: dict[str, Any], section: str) -> dict[str, Any]:
@@ -500,6 +615,8 @@ def ignored_train_keys(cfg: ExperimentConfig) -> list[str]:
     """
     from raytune_suite.optim import OPTIMIZERS
 
+    if cfg.kind == "estimator":
+        return estimator_ignored_keys(cfg)
     tuned = cfg.space.get("train", {})
     rules = [("optimizer", optimizer_keys()), ("schedule", schedule_keys())]
     warnings = []

@@ -16,6 +16,11 @@ and `regression` (`n` predictions, float32 targets; ½·MSE; reports val_loss, v
 the `info` dict it returns in `Datasets` is what `build_model` receives. `experiment:` in the YAML resolves to a
 `.py` file relative to the YAML, a name in `experiments/`, or a dotted module of an installed package.
 
+An **estimator experiment** builds a scikit-learn estimator instead of a torch module: it defines `DataConfig`,
+`ModelConfig`, `load_data(cfg, seed) -> (X, y)` and `build_estimator(cfg: ModelConfig)`, and no METRIC, MODE,
+TASK or `build_model`. Its trials score each config by k-fold cross-validation as `GridSearchCV` does (the YAML's
+`cv:` section; `raytune_suite/estimators.py`), and the sweep optimises `mean_test_score` (max).
+
 Everything else (optimizer, LR schedule, regularisation, the training loop, reporting) is shared, so adding an
 experiment is a model, a data loader and a YAML; `raytune-suite new NAME` writes a working one to start from.
 """
@@ -87,6 +92,11 @@ TASKS: dict[str, Task] = {
 }
 
 REQUIRED = ("METRIC", "MODE", "TASK", "DataConfig", "ModelConfig", "load_data", "build_model")
+# What an estimator experiment defines instead (its kind is told by `build_estimator`).
+ESTIMATOR_REQUIRED = ("DataConfig", "ModelConfig", "load_data", "build_estimator")
+# The objective of every estimator sweep: GridSearchCV's name for the mean of `cv.scoring` over the folds;
+# scikit-learn scorers are greater-is-better (losses are negated: neg_log_loss).
+ESTIMATOR_METRIC, ESTIMATOR_MODE = "mean_test_score", "max"
 
 
 @dataclass(frozen=True)
@@ -97,6 +107,19 @@ class Experiment:
     @property
     def name(self) -> str:
         return self.module.__name__.rsplit(".", 1)[-1]
+
+    @property
+    def kind(self) -> str:
+        """`torch` (build_model, trained epoch by epoch) or `estimator` (build_estimator, cross-validated)."""
+        return "estimator" if hasattr(self.module, "build_estimator") else "torch"
+
+    @property
+    def metric(self) -> str:
+        return ESTIMATOR_METRIC if self.kind == "estimator" else self.module.METRIC
+
+    @property
+    def mode(self) -> str:
+        return ESTIMATOR_MODE if self.kind == "estimator" else self.module.MODE
 
     @property
     def task(self) -> Task:
@@ -110,10 +133,16 @@ class Experiment:
 def load_experiment(ref: str) -> Experiment:
     """Import an experiment by name (`mnist_cnn` -> experiments.mnist_cnn), dotted module or .py path."""
     module = _import(ref)
-    missing = [name for name in REQUIRED if not hasattr(module, name)]
+    estimator = hasattr(module, "build_estimator")
+    if estimator and hasattr(module, "build_model"):
+        raise ConfigError(
+            f"experiment: module {ref!r} defines both build_model and build_estimator; keep one "
+            "(a torch model or a scikit-learn estimator)"
+        )
+    missing = [name for name in (ESTIMATOR_REQUIRED if estimator else REQUIRED) if not hasattr(module, name)]
     if missing:
         raise ConfigError(f"experiment: module {ref!r} lacks {', '.join(missing)}; see docs/writing-an-experiment.md")
-    if module.TASK not in TASKS:
+    if not estimator and module.TASK not in TASKS:
         raise ConfigError(f"experiment: {ref!r} has TASK {module.TASK!r}; choose one of: {', '.join(TASKS)}")
     for cfg_class in (module.DataConfig, module.ModelConfig):
         if not (isinstance(cfg_class, type) and issubclass(cfg_class, BaseModel)):

@@ -21,6 +21,7 @@ from pydantic_core import PydanticUndefined
 
 from raytune_suite.config import (
     AshaSettings,
+    CvSettings,
     ExperimentConfig,
     MlflowSettings,
     Resources,
@@ -36,6 +37,7 @@ from raytune_suite.space import ParamSpec
 SECTIONS: list[tuple[str, str, type[BaseModel]]] = [
     ("Top level", "", ExperimentConfig),
     ("train", "train.", TrainConfig),
+    ("cv", "cv.", CvSettings),
     ("tune", "tune.", TuneSettings),
     ("tune.asha", "tune.asha.", AshaSettings),
     ("tune.resources", "tune.resources.", Resources),

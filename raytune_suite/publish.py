@@ -1,4 +1,5 @@
-"""What a finished sweep publishes: the report's artifacts on the parent run, the best trial's model on its run.
+"""What a finished sweep publishes: the report's artifacts on the parent run, the best trial's model on its run
+(a torch experiment's best epoch from its checkpoint; an estimator experiment's best config refit on every example).
 
 Both run after the last trial ended and before the parent run is ended; a failure here warns and never changes
 the sweep's status: its records and exit code matter more than a plot or a model file.
@@ -34,6 +35,12 @@ def publish(tracker, cfg: ExperimentConfig, sweep_dir: str, best, register_model
     if best is None:
         return
     trial_id, record = best
+    if cfg.kind == "estimator":
+        try:
+            log_best_estimator(tracker.client, record.run_id, cfg, record.best_config, register_model)
+        except Exception as exc:
+            print(f"warning: best estimator not logged: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return
     trial_dir = storage.join(sweep_dir, f"trial_{trial_id}")
     try:
         with local_copy(trial_dir) as local:
@@ -96,11 +103,8 @@ def log_best_model(
     An experiment loaded from a .py file is pickled by value: the model loads where that file is not. Returns the
     model URI.
     """
-    import cloudpickle
     import mlflow
     import torch
-
-    from raytune_suite.experiments import load_experiment
 
     found = checkpoint_of_epoch(trial_dir, epoch)
     if found is None:
@@ -108,36 +112,85 @@ def log_best_model(
     checkpoint, state = found
     if not all_finite(state["model"]):
         raise ValueError(f"the weights in {checkpoint} are not finite")
-    experiment = load_experiment(cfg.experiment)
-    if experiment.ref.endswith(".py"):
-        cloudpickle.register_pickle_by_value(experiment.module)
+    experiment = pickled_experiment(cfg)
     data_cfg = experiment.DataConfig.model_validate(sections["data"])
     data = experiment.load_data(data_cfg, cfg.tune.seed)
     model = experiment.build_model(experiment.ModelConfig.model_validate(sections["model"]), data.info)
     model.load_state_dict(state["model"])
     model.eval()
-    status = client.get_run(run_id).info.status
-    # MLflow warns on every pickled model: pickling is the point here (the user's own class comes back), and the
-    # model is the user's own code.
-    quiet = [logging.getLogger("mlflow.pytorch")]
-    levels = [logger.level for logger in quiet]
-    for logger in quiet:
-        logger.setLevel(logging.ERROR)
-    try:  # reopening the ended run is how the fluent API logs to it; its own status is put back afterwards
-        with fluent_tracking_uri(client.tracking_uri), mlflow.start_run(run_id=run_id):
-            info = mlflow.pytorch.log_model(
-                model,
-                name="model",
-                serialization_format="pickle",
-                registered_model_name=register_as,
-                input_example=data.val_x[:2].numpy(),
-                # Naming the requirements skips MLflow's import-tracing subprocess (seconds per model).
-                pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],
-                metadata={"checkpoint": str(checkpoint), "epoch": state["epoch"]},
-            )
-    finally:  # a failed upload must not leave the trial's run marked FAILED
-        for logger, level in zip(quiet, levels, strict=True):
-            logger.setLevel(level)
-        client.set_terminated(run_id, status)
+    with logging_to_ended_run(client, run_id, "mlflow.pytorch"):
+        info = mlflow.pytorch.log_model(
+            model,
+            name="model",
+            serialization_format="pickle",
+            registered_model_name=register_as,
+            input_example=data.val_x[:2].numpy(),
+            # Naming the requirements skips MLflow's import-tracing subprocess (seconds per model).
+            pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],
+            metadata={"checkpoint": str(checkpoint), "epoch": state["epoch"]},
+        )
     client.set_tag(run_id, "model_checkpoint_epoch", str(state["epoch"]))
     return info.model_uri
+
+
+def log_best_estimator(
+    client: MlflowClient,
+    run_id: str,
+    cfg: ExperimentConfig,
+    sections: dict[str, dict[str, Any]],
+    register_as: str | None = None,
+) -> str:
+    """Refit the best config's estimator on every example (as GridSearchCV(refit=True) does) and log it on its run
+    as an MLflow sklearn model (`mlflow.sklearn.load_model(uri)` returns it, `.predict` ready); returns its URI."""
+    import mlflow
+    import sklearn
+
+    from raytune_suite.estimators import refit
+
+    experiment = pickled_experiment(cfg)
+    estimator, examples = refit(experiment, sections, cfg.tune.seed)
+    with logging_to_ended_run(client, run_id, "mlflow.sklearn"):
+        info = mlflow.sklearn.log_model(
+            estimator,
+            name="model",
+            # skops, MLflow's default, refuses the experiment's own functions (a tokenizer) as untrusted types.
+            serialization_format="cloudpickle",
+            registered_model_name=register_as,
+            # Naming the requirements skips MLflow's import-tracing subprocess (seconds per model).
+            pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
+            metadata={"refit_examples": examples},
+        )
+    client.set_tag(run_id, "model_refit_examples", str(examples))
+    return info.model_uri
+
+
+def pickled_experiment(cfg: ExperimentConfig):
+    """The sweep's experiment; one loaded from a .py file is pickled by value, so its model loads where that file
+    is not."""
+    import cloudpickle
+
+    from raytune_suite.experiments import load_experiment
+
+    experiment = load_experiment(cfg.experiment)
+    if experiment.ref.endswith(".py"):
+        cloudpickle.register_pickle_by_value(experiment.module)
+    return experiment
+
+
+@contextlib.contextmanager
+def logging_to_ended_run(client: MlflowClient, run_id: str, flavor_logger: str):
+    """The fluent API's active run is this ended trial run for the block; its status is put back afterwards (a
+    failed upload must not leave it FAILED). The flavor's pickle warning is silenced: pickling is the point here
+    (the user's own class comes back), and the model is the user's own code."""
+    import mlflow
+
+    status = client.get_run(run_id).info.status
+    logger = logging.getLogger(flavor_logger)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with fluent_tracking_uri(client.tracking_uri), mlflow.start_run(run_id=run_id):
+            yield
+    finally:
+        logger.setLevel(level)
+        client.set_terminated(run_id, status)

@@ -1,5 +1,8 @@
 """The smoke check: the experiment's own code runs before any cluster time is spent.
 
+An estimator experiment (build_estimator) is fitted and scored instead, on a slice of its first fold
+(`estimator_smoke_check`).
+
 Loads the experiment's data, builds its model for the config's defaults and for the far corner of the search
 space (every tuned parameter at its last value: the high end of a range, the last choice), and runs one forward
 and backward pass on a few training examples, then evaluates a few validation ones, on CPU in this process. An
@@ -23,6 +26,9 @@ def smoke_check(cfg: ExperimentConfig) -> None:
     from raytune_suite.experiments import load_experiment
 
     experiment = load_experiment(cfg.experiment)
+    if experiment.kind == "estimator":
+        estimator_smoke_check(cfg, experiment)
+        return
     with user_code(experiment, "load_data"):
         data = experiment.load_data(experiment.DataConfig.model_validate(cfg.data), cfg.tune.seed)
     if len(data.train_y) == 0 or len(data.val_y) == 0:
@@ -34,17 +40,74 @@ def smoke_check(cfg: ExperimentConfig) -> None:
         forward_and_backward(experiment, data, sections)
 
 
-def far_corner(cfg: ExperimentConfig) -> dict[str, dict[str, Any]]:
-    """The defaults with every tuned parameter at its last candidate value; a conditional one only where its
-    condition then holds (no Ray import: this check must stay quick)."""
+def far_corner(cfg: ExperimentConfig, position: int = -1) -> dict[str, dict[str, Any]]:
+    """The defaults with every tuned parameter at its last candidate value (`position` 0: its first); a conditional
+    one only where its condition then holds (no Ray import: this check must stay quick)."""
     sections = {name: dict(values) for name, values in cfg.fixed_sections().items()}
     for section, params in cfg.space.items():
         ordered = sorted(params.items(), key=lambda item: bool(item[1].when))  # conditions read their parents
         for name, spec in ordered:
             values = sections[section]
             if all(values.get(parent) in allowed for parent, allowed in (spec.when or {}).items()):
-                values[name] = spec.candidates()[-1]
+                values[name] = spec.candidates()[position]
     return sections
+
+
+def estimator_smoke_check(cfg: ExperimentConfig, experiment) -> None:
+    """An estimator experiment: its data loads as (X, y), `cv.folds` splits it, and its estimator fits and is
+    scored by `cv.scoring` on a few examples, for the defaults and both corners of the space (the first and the
+    last candidates: a solver that cannot take a penalty fails here, not in every trial)."""
+    from sklearn.model_selection import StratifiedKFold
+    from sklearn.utils import resample
+
+    from raytune_suite.estimators import cv_splitter
+
+    with user_code(experiment, "load_data"):
+        data = experiment.load_data(experiment.DataConfig.model_validate(cfg.data), cfg.tune.seed)
+    if not (isinstance(data, tuple | list) and len(data) == 2 and len(data[0]) == len(data[1]) > 0):
+        raise ConfigError(
+            f"experiment: {experiment.ref} load_data must return (X, y) with one label per example and at least "
+            "one example; see docs/writing-an-experiment.md"
+        )
+    x, y = data
+    few = None
+    for sections in (cfg.fixed_sections(), far_corner(cfg, 0), far_corner(cfg)):
+        with user_code(experiment, "build_estimator"):
+            estimator = experiment.build_estimator(experiment.ModelConfig.model_validate(sections["model"]))
+        if not (hasattr(estimator, "fit") and hasattr(estimator, "get_params")):
+            raise ConfigError(
+                f"experiment: {experiment.ref} build_estimator returned {type(estimator).__name__}, not a "
+                f"scikit-learn estimator, for model {sections['model']}; return the estimator"
+            )
+        if few is None:  # the folds are the same for every config
+            splitter = cv_splitter(cfg.cv, estimator, y, cfg.tune.seed)
+            try:
+                next(splitter.split(x, y))
+            except ValueError as err:
+                raise ConfigError(f"cv.folds: {' '.join(str(err).split())}; lower cv.folds") from None
+            stratify = y if isinstance(splitter, StratifiedKFold) else None  # every class among the few
+            n = min(len(y), ESTIMATOR_EXAMPLES)
+            few = resample(x, y, replace=False, n_samples=n, stratify=stratify, random_state=cfg.tune.seed)
+        with user_code(experiment, f"the estimator's fit (model {sections['model']})"):
+            estimator.fit(*few)
+        scoring_check(cfg, estimator, *few)
+
+
+ESTIMATOR_EXAMPLES = 200  # every class, and a fit of milliseconds
+
+
+def scoring_check(cfg: ExperimentConfig, estimator, x, y) -> None:
+    """`cv.scoring` can score this estimator (roc_auc needs predict_proba or decision_function, ...)."""
+    from sklearn.metrics import get_scorer
+
+    try:
+        get_scorer(cfg.cv.scoring)(estimator, x, y)
+    except Exception as exc:
+        message = " ".join(str(exc).split())
+        raise ConfigError(
+            f"cv.scoring: {cfg.cv.scoring} cannot score {type(estimator).__name__}: {type(exc).__name__}: {message}; "
+            "choose another scorer"
+        ) from None
 
 
 def forward_and_backward(experiment, data, sections: dict[str, dict[str, Any]]) -> None:

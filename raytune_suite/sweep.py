@@ -200,7 +200,7 @@ def open_tracker(cfg: ExperimentConfig, uri: str, sweep_dir: str, resume: bool):
     from raytune_suite.store import open_sweep_store
 
     track = {"track_config": cfg.tune.scheduler == "pbt"}
-    objective = (cfg.tune.metric, cfg.tune.mode, cfg.train.epochs)
+    objective = (cfg.tune.metric, cfg.tune.mode, cfg.max_steps())
     if resume:
         client, _ = open_sweep_store(uri, None)
         return tracking.MlflowTracker.attach(client, sweep_dir, *objective, **track)
@@ -224,7 +224,7 @@ def make_tuner(cfg: ExperimentConfig, sweep_dir: str, tracker, trainable, resume
     from raytune_suite.progress import ProgressPrinter
     from raytune_suite.tuner import build_tuner, restore_tuner
 
-    progress = ProgressPrinter(cfg.tune.metric, cfg.tune.mode, total_trials(cfg), cfg.train.epochs)
+    progress = ProgressPrinter(cfg.tune.metric, cfg.tune.mode, total_trials(cfg), cfg.max_steps())
     callbacks = [tracker, progress]
     if resume and files.exists(files.join(sweep_dir, "tuner.pkl")):
         return restore_tuner(cfg, sweep_dir, callbacks=callbacks, trainable=trainable)

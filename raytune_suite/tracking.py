@@ -4,6 +4,8 @@ Who logs what: **only the driver talks to MLflow.** `MlflowTracker` is a Ray Tun
 process that called `Tuner.fit()` (the user's shell, or the job driver on a cluster's head node). Trials never
 import MLflow; they report metrics to Tune, and the callback writes them to the child run with step = epoch.
 So only the driver needs to reach the tracking store: a local SQLite file on one machine, a server on a cluster.
+An estimator trial reports once (step 1: GridSearchCV's `cv_results_` row) with its fold scores as a series,
+logged one step per fold (`cv_<scoring>_fold`, steps 0..k-1).
 
 Ray's own `MLflowLoggerCallback` makes flat runs with no parent and logs Tune's bookkeeping as metrics; this one
 nests trials under the sweep, logs only what the trainable reported, and ends every run with its true status.
@@ -45,6 +47,7 @@ from ray import tune
 from raytune_suite import storage
 from raytune_suite.config import ExperimentConfig
 from raytune_suite.errors import UserCodeError, strip_colour
+from raytune_suite.estimators import SERIES
 from raytune_suite.objective import Objective, is_number
 from raytune_suite.runmap import RunMap
 from raytune_suite.space import SECTIONS, resolve_trial_config
@@ -93,7 +96,12 @@ def start_parent_run(client: MlflowClient, experiment_id: str, cfg: ExperimentCo
         tags["git_commit"] = commit
     run = client.create_run(experiment_id, run_name=sweep_name, tags=tags)
     params = flatten(cfg.fixed_sections())
-    params.update({f"tune.{k}": str(v) for k, v in cfg.tune.model_dump(exclude={"points_to_evaluate"}).items()})
+    estimator = cfg.kind == "estimator"
+    inert = {"asha", "checkpoint_every", "workers_per_trial"} if estimator else set()
+    tune_params = cfg.tune.model_dump(exclude={"points_to_evaluate", *inert})
+    params.update({f"tune.{k}": str(v) for k, v in tune_params.items()})
+    if estimator:
+        params.update({f"cv.{k}": str(v) for k, v in cfg.cv.model_dump().items()})
     client.log_batch(run.info.run_id, params=[Param(k, v) for k, v in params.items()])
     space = {s: {n: p.model_dump(exclude_none=True) for n, p in ps.items()} for s, ps in cfg.space.items()}
     client.log_text(run.info.run_id, yaml.safe_dump(space, sort_keys=False), "search_space.yaml")
@@ -271,7 +279,7 @@ class MlflowTracker(tune.Callback):
         record.diverged = record.diverged or bool(result.get("diverged"))
         self._observe(record, epoch, metrics.get(self.metric))
         now = int(time.time() * 1000)
-        logged = [Metric(key, v, now, epoch) for key, v in metrics.items()]
+        logged = result_metrics(metrics, result, epoch, now)
         if self.track_config:
             values = flatten_values(record.config)
             logged += [Metric(f"config/{k}", float(v), now, epoch) for k, v in values.items() if is_number(v)]
@@ -319,8 +327,7 @@ class MlflowTracker(tune.Callback):
             metrics = trial_metrics(result, self.metric)
             record.diverged = record.diverged or bool(result.get("diverged"))
             self._observe(record, epoch, metrics.get(self.metric))
-            now = int(time.time() * 1000)
-            logged += [Metric(k, v, now, epoch) for k, v in metrics.items()]
+            logged += result_metrics(metrics, result, epoch, int(time.time() * 1000))
         for start in range(0, len(logged), 1000):  # MLflow's batch limit
             self.client.log_batch(record.run_id, metrics=logged[start : start + 1000])
 
@@ -488,6 +495,15 @@ class MlflowTracker(tune.Callback):
             trials={t: r.run_id for t, r in self.records.items()},
             configs={t: r.config for t, r in self.records.items()},
         ).save(self.sweep_dir)
+
+
+def result_metrics(metrics: dict[str, float], result: dict, epoch: int, now: int) -> list[Metric]:
+    """One result's MLflow metrics: `metrics` at step `epoch`, and each series the trial reported whole (an
+    estimator trial's fold scores, estimators.SERIES) one value per step, from step 0."""
+    logged = [Metric(key, v, now, epoch) for key, v in metrics.items()]
+    for key, values in (result.get(SERIES) or {}).items():
+        logged += [Metric(key, float(v), now, step) for step, v in enumerate(values) if is_number(v)]
+    return logged
 
 
 def trial_metrics(result: dict, metric: str) -> dict[str, float]:

@@ -36,6 +36,8 @@ def param_space(cfg: ExperimentConfig) -> dict[str, Any]:
         "mode": cfg.tune.mode,
         "checkpoint_every": cfg.tune.checkpoint_every,
     }
+    if cfg.kind == "estimator":  # what its cross-validation needs (estimators.py)
+        space["suite"]["cv"] = cfg.cv.model_dump()
     if cfg.tune.workers_per_trial > 1:  # what the trial's TorchTrainer needs (distributed.py)
         space["suite"].update(
             workers_per_trial=cfg.tune.workers_per_trial,
@@ -94,7 +96,11 @@ retry_only_infrastructure_failures()
 def trainable_for(cfg: ExperimentConfig, trainable: Callable[[dict], None] | None = None):
     """The trainable every trial of this sweep runs, with the resources it reserves: decided here once, for new
     and for resumed sweeps alike (a resumed DDP sweep must train with DDP again)."""
-    if trainable is None:
+    if trainable is None and cfg.kind == "estimator":
+        from raytune_suite.estimators import train_estimator_trial
+
+        trainable = train_estimator_trial
+    elif trainable is None:
         from raytune_suite.distributed import train_distributed
 
         trainable = train_distributed if cfg.tune.workers_per_trial > 1 else train_trial

@@ -47,6 +47,7 @@ def places(tmp_path_factory) -> dict[str, str]:
         "{mnist}": str(EXPERIMENTS / "mnist_cnn.yaml"),
         "{diabetes}": str(EXPERIMENTS / "diabetes_linear.yaml"),
         "{diabetes_py}": str(EXPERIMENTS / "diabetes_linear.py"),
+        "{rt_logreg}": str(EXPERIMENTS / "rt_logreg.yaml"),
         "{bad_experiments}": str(HERE / "experiments"),
         "{closed_port}": str(free_port()),
         "{store}": str(store),
@@ -60,7 +61,8 @@ def imports_done():
     import ray  # noqa: F401
 
     import experiments.diabetes_linear
-    import experiments.mnist_cnn  # noqa: F401
+    import experiments.mnist_cnn
+    import experiments.rt_logreg  # noqa: F401
     import raytune_suite.tuner  # noqa: F401
 
 
@@ -141,7 +143,7 @@ def test_the_corpus_covers_every_family_with_at_least_100_unique_cases(capsys):
     families = Counter(c["family"] for c in CASES)
     assert len(CASES) >= 100
     expected = {"file", "yaml", "keys", "train", "finite", "tune", "space", "searcher", "seed", "experiment", "set",
-                "cli", "storage", "report", "smoke"}  # fmt: skip
+                "cli", "storage", "report", "smoke", "estimator"}  # fmt: skip
     assert set(families) == expected
     counts = ", ".join(f"{family} {n}" for family, n in sorted(families.items()))
     report_line(capsys, f"\ncorpus by family: {counts}; {len(CASES)} in all")
