@@ -180,7 +180,8 @@ def print_summary(result, cfg) -> None:
     print(f"sweep {result.name}: {result.trials} trials in {result.wall_s:.1f}s (fit {result.fit_s:.1f}s), "
           f"{result.failed} failed")  # fmt: skip
     if result.best_trial:
-        print(f"best trial {result.best_trial}: {metric}={result.best_value:.4f} at epoch {result.best_epoch}")
+        at = f"{cfg.cv.folds}-fold {cfg.cv.scoring}" if cfg.kind == "estimator" else f"at epoch {result.best_epoch}"
+        print(f"best trial {result.best_trial}: {metric}={result.best_value:.4f} {at}")
         for section, params in cfg.space.items():
             values = result.best_config.get(section, {})
             shown = [f"{k}={_short(values[k])}" for k, spec in params.items() if k in values and _active(spec, values)]

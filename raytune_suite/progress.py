@@ -20,8 +20,11 @@ class ProgressPrinter(tune.Callback):
     """Prints trial starts and ends as they happen, and a status line every `heartbeat_s` in between,
     so a sweep whose epochs take minutes still shows it is alive and where it stands."""
 
-    def __init__(self, metric: str, mode: str, total: int, max_epochs: int, heartbeat_s: float = HEARTBEAT_S):
+    def __init__(
+        self, metric: str, mode: str, total: int, max_epochs: int, heartbeat_s: float = HEARTBEAT_S, step="epoch"
+    ):
         self.objective = Objective(metric, mode)
+        self.step = step  # what one result is: an epoch, or an estimator trial's cross-validation
         self.metric, self.total, self.max_epochs = metric, total, max_epochs
         self.heartbeat_s = heartbeat_s
         self.started = self.last_said = time.monotonic()
@@ -61,7 +64,7 @@ class ProgressPrinter(tune.Callback):
         shown = "diverged" if diverged else f"{value:.4f}" if is_number(value) else "n/a"
         best = f"{self.best:.4f} ({self.best_trial})" if self.best is not None else "n/a"
         self._say(
-            f"{how:13s} {trial.trial_id} after {epochs} epoch(s): {self.metric}={shown}  "
+            f"{how:13s} {trial.trial_id} after {epochs} {self.step}(s): {self.metric}={shown}  "
             f"[{self.done}/{self.total} done, best {best}]"
         )
 

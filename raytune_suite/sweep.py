@@ -224,7 +224,8 @@ def make_tuner(cfg: ExperimentConfig, sweep_dir: str, tracker, trainable, resume
     from raytune_suite.progress import ProgressPrinter
     from raytune_suite.tuner import build_tuner, restore_tuner
 
-    progress = ProgressPrinter(cfg.tune.metric, cfg.tune.mode, total_trials(cfg), cfg.max_steps())
+    step = "cross-validation" if cfg.kind == "estimator" else "epoch"
+    progress = ProgressPrinter(cfg.tune.metric, cfg.tune.mode, total_trials(cfg), cfg.max_steps(), step=step)
     callbacks = [tracker, progress]
     if resume and files.exists(files.join(sweep_dir, "tuner.pkl")):
         return restore_tuner(cfg, sweep_dir, callbacks=callbacks, trainable=trainable)
