@@ -69,14 +69,14 @@ def train_estimator_trial(config: dict[str, Any]) -> None:
 
     from raytune_suite.experiments import load_experiment
     from raytune_suite.space import resolve_trial_config
-    from raytune_suite.trainable import _trial_resources, cached_data, experiment_code
+    from raytune_suite.trainable import cached_data, experiment_code, granted_resources
 
     suite = config["suite"]
     sections = resolve_trial_config(config)
     experiment = load_experiment(suite["experiment"])
     model_cfg = experiment.ModelConfig.model_validate(sections["model"])
     data_cfg = experiment.DataConfig.model_validate(sections["data"])
-    cpus = int(_trial_resources().get("CPU", 1))
+    cpus = int(granted_resources().get("CPU", 1))
     with experiment_code(experiment):
         x, y = cached_data(experiment.ref, data_cfg.model_dump_json(), suite["seed"])
         estimator = experiment.build_estimator(model_cfg)

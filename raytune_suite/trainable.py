@@ -80,7 +80,8 @@ def pick_device(gpus: float) -> torch.device:
     return torch.device("cpu")
 
 
-def _trial_resources() -> dict[str, float]:
+def granted_resources() -> dict[str, float]:
+    """What Ray granted this trial ({"CPU": 1.0, ...}); every CPU of the machine outside a Tune session."""
     from ray import tune
 
     try:
@@ -263,7 +264,7 @@ def train_trial(config: dict[str, Any]) -> None:
     # One INFO line per checkpoint per epoch drowns the sweep's progress lines.
     logging.getLogger("ray.train._internal.storage").setLevel(logging.WARNING)
     trial = Trial.from_config(config)
-    resources = _trial_resources()
+    resources = granted_resources()
     torch.set_num_threads(max(1, int(resources.get("CPU", 1))))
     device = pick_device(resources.get("GPU", 0.0))
     trial.train = trial.train.model_copy(update={"precision": resolve_precision(trial.train.precision, device)})
