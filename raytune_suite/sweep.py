@@ -39,6 +39,9 @@ SWEEP_CONFIG = "sweep_config.yaml"
 # Seconds Tune gets to stop after a SIGTERM before the stop is forced: it then waits on trial actors that may never
 # answer (measured: 61 s while trials kept failing); a forced stop still resumes from Tune's last state snapshot.
 STOP_GRACE_S = 20.0
+# Seconds `ray.init` gets to finish after a stop request before it is cut short: its own start-up timeouts are
+# longer than this only when it keeps retrying an address that does not answer.
+START_GRACE_S = 30.0
 # Quiet, private defaults; a user's explicit environment wins.
 QUIET_ENV = {
     "RAY_USAGE_STATS_ENABLED": "0",
@@ -139,12 +142,12 @@ def run_sweep(
     hint = ResumeHint(sweep_dir, config_path)
     tracker = None
     ray_was_up = ray.is_initialized()
-    with sigterm_as_sigint() as reinstall_sigterm:
+    with sigterm_as_sigint():
         try:
             tracker = open_tracker(cfg, uri, sweep_dir, resume is not None)
             say(f"sweep {sweep_name(sweep_dir)}: MLflow parent run {tracker.parent_run_id} ({uri}); starting Ray")
-            connect_ray(address, num_cpus=num_cpus, num_gpus=num_gpus, dashboard=cfg.tune.workers_per_trial > 1)
-            reinstall_sigterm()  # ray.init installs a SIGTERM handler of its own
+            with stops_held_until_ray_is_up():
+                connect_ray(address, num_cpus=num_cpus, num_gpus=num_gpus, dashboard=cfg.tune.workers_per_trial > 1)
             tuner = make_tuner(cfg, sweep_dir, tracker, trainable, resume is not None)
             fit_started = time.monotonic()
             with fit_signals():
@@ -159,7 +162,7 @@ def run_sweep(
             say("publishing: report artifacts on the parent run, the best trial's model on its run")
             publish(tracker, cfg, sweep_dir, best, register_model)
             tracker.end_parent(status)
-        except (KeyboardInterrupt, SystemExit):  # Ray's own SIGTERM handler (during ray.init) calls sys.exit
+        except (KeyboardInterrupt, SystemExit):  # SystemExit: a trainable or library that calls sys.exit
             end_runs(tracker, RunStatus.KILLED)
             hint.say()
             raise KeyboardInterrupt from None
@@ -168,7 +171,7 @@ def run_sweep(
             hint.say()
             raise
         finally:
-            if not ray_was_up and ray.is_initialized():  # also a ray.init that a signal cut short
+            if not ray_was_up:  # also after a ray.init cut short: shutdown() kills whatever it had started
                 ray.shutdown()
     outcome = SweepResult(
         name=sweep_name(sweep_dir), tracking_uri=uri, experiment_id=tracker.experiment_id,
@@ -318,17 +321,56 @@ def as_sigint(signum, frame) -> None:
 
 @contextlib.contextmanager
 def sigterm_as_sigint():
-    """Treat SIGTERM (a scheduler, `kill`, a container stop) like Ctrl-C: Tune stops and saves its state.
-
-    Yields a function that installs the handler again (after `ray.init`, which installs its own)."""
+    """Treat SIGTERM (a scheduler, `kill`, a container stop) like Ctrl-C: Tune stops and saves its state."""
     if threading.current_thread() is not threading.main_thread():
-        yield lambda: None
+        yield
         return
     previous = signal.signal(signal.SIGTERM, as_sigint)
     try:
-        yield lambda: signal.signal(signal.SIGTERM, as_sigint)
+        yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def stops_held_until_ray_is_up(grace_s: float = START_GRACE_S):
+    """Around `ray.init`: a SIGTERM or Ctrl-C is held until Ray is up, then raised as KeyboardInterrupt.
+
+    Why: an exception raised at an arbitrary point of `ray.init` can leave node processes that `ray.shutdown`
+    does not know of and a driver that then never exits (seen in CI: still alive 240 s after SIGTERM). `ray.init`
+    would also swap in its own SIGTERM handler (`sys.exit`), so that is kept out for the duration. A second request,
+    or `grace_s` without Ray up, cuts `ray.init` short after all.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    import ray._private.utils as ray_utils
+
+    requested = threading.Event()
+    # A real signal to the main thread, not _thread.interrupt_main: that one waits for a blocking call to return.
+    main = threading.main_thread().ident
+    deadline = threading.Timer(grace_s, signal.pthread_kill, (main, signal.SIGINT))
+    deadline.daemon = True
+
+    def hold(signum, frame) -> None:
+        if requested.is_set():
+            raise KeyboardInterrupt
+        requested.set()
+        deadline.start()
+        print("stop requested: stopping as soon as Ray has started (again to stop at once)", file=sys.stderr)
+
+    set_sigterm_handler = ray_utils.set_sigterm_handler
+    ray_utils.set_sigterm_handler = lambda handler: None
+    previous = signal.signal(signal.SIGTERM, hold), signal.signal(signal.SIGINT, hold)
+    try:
+        yield
+    finally:
+        ray_utils.set_sigterm_handler = set_sigterm_handler
+        signal.signal(signal.SIGTERM, previous[0])
+        signal.signal(signal.SIGINT, previous[1])
+        deadline.cancel()
+    if requested.is_set():
+        raise KeyboardInterrupt
 
 
 @contextlib.contextmanager
