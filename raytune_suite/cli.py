@@ -299,8 +299,6 @@ def exit_within(seconds: float, code: int) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    if threading.current_thread() is threading.main_thread() and hasattr(signal, "SIGUSR1"):
-        faulthandler.register(signal.SIGUSR1, all_threads=True)
     try:
         args = build_parser().parse_args(argv)
         return COMMANDS[args.command](args)
@@ -316,7 +314,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def entry() -> None:
-    """The console script: `main`, and an exit that cannot hang after a stop."""
+    """The console script: `main`, stacks on SIGUSR1, and an exit that cannot hang after a stop."""
+    if hasattr(signal, "SIGUSR1"):
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
     code = main()
     if code == 130:
         exit_within(EXIT_GRACE_S, code)
