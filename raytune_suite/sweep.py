@@ -6,9 +6,9 @@ Exits, and what each leaves in the store:
   ended KILLED, exit 130 with the resume command; a stop that Tune has not honoured `STOP_GRACE_S` after SIGTERM
   is forced, as a second Ctrl-C would;
 - any exception (unwritable storage, a store that fails, a bug): every open run FAILED, exit 1;
-- SIGKILL: runs stay RUNNING, but the sweep folder (config and run map, written before Ray starts) lets
-  `--resume` continue on the same parent and child runs, with `Tuner.restore` when Ray saved its state, else as a
-  new start on the same parent.
+- SIGKILL: runs stay RUNNING, but the sweep folder (config and run map, written with the parent run while Ray
+  starts) lets `--resume` continue on the same parent and child runs, with `Tuner.restore` when Ray saved its
+  state, else as a new start on the same parent.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import signal
 import sys
 import threading
 import time
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -75,6 +76,7 @@ class SweepResult:
     failed: int
     wall_s: float
     fit_s: float
+    phases: dict[str, float]
 
 
 def connect_ray(
@@ -123,7 +125,7 @@ def run_sweep(
     Exits: returns when the sweep completed (every run FINISHED, or FAILED for failed trials); raises
     `KeyboardInterrupt` after Ctrl-C or SIGTERM in any phase (every open run KILLED, the resume command printed);
     any other exception ends every open run FAILED and propagates. The config and the run map are written before
-    Ray starts, so even a driver killed outright leaves a folder that `--resume` continues on the same runs.
+    any trial starts, so even a driver killed outright leaves a folder that `--resume` continues on the same runs.
     """
     for key, value in QUIET_ENV.items():
         os.environ.setdefault(key, value)
@@ -141,18 +143,27 @@ def run_sweep(
 
     hint = ResumeHint(sweep_dir, config_path)
     tracker = None
+    phases: dict[str, float] = {}  # seconds since the start: when Ray was up, the first trial started, fit ended
     ray_was_up = ray.is_initialized()
     with sigterm_as_sigint():
         try:
-            tracker = open_tracker(cfg, uri, sweep_dir, resume is not None)
-            say(f"sweep {sweep_name(sweep_dir)}: MLflow parent run {tracker.parent_run_id} ({uri}); starting Ray")
-            with stops_held_until_ray_is_up():
-                connect_ray(address, num_cpus=num_cpus, num_gpus=num_gpus, dashboard=cfg.tune.workers_per_trial > 1)
+            say(f"sweep {sweep_name(sweep_dir)}: starting Ray and the MLflow parent run ({uri})")
+            # The store (a new SQLite one builds its schema: seconds) and Ray start at the same time.
+            opening = in_background(open_tracker, cfg, uri, sweep_dir, resume is not None)
+            try:
+                with stops_held_until_ray_is_up():
+                    connect_ray(address, num_cpus=num_cpus, num_gpus=num_gpus, dashboard=cfg.tune.workers_per_trial > 1)
+            finally:
+                tracker = opening.result()
+            phases["ray_up"] = time.monotonic() - started
+            say(f"MLflow parent run {tracker.parent_run_id}; Ray up after {phases['ray_up']:.1f} s")
             tuner = make_tuner(cfg, sweep_dir, tracker, trainable, resume is not None)
             fit_started = time.monotonic()
             with fit_signals():
                 results = tuner.fit()
             fit_s = time.monotonic() - fit_started
+            phases["first_trial"] = (tracker.first_trial_started or fit_started) - started
+            phases["fit_end"] = time.monotonic() - started
             if tracker.interrupted or len(results) < total_trials(cfg):  # Tune returns normally after SIGINT
                 raise KeyboardInterrupt
             failed = len(results.errors)
@@ -178,7 +189,7 @@ def run_sweep(
         parent_run_id=tracker.parent_run_id, storage_path=str(sweep_dir),
         best_trial=best[0] if best else None, best_value=best[1].best if best else None,
         best_epoch=best[1].best_epoch if best else 0, best_config=best[1].best_config if best else {},
-        trials=len(results), failed=failed, wall_s=time.monotonic() - started, fit_s=fit_s,
+        trials=len(results), failed=failed, wall_s=time.monotonic() - started, fit_s=fit_s, phases=phases,
     )  # fmt: skip
     if failed == len(results):
         first = next(iter(tracker.errors.values()), None) or strip_colour(str(results.errors[0])).splitlines()[-1]
@@ -186,6 +197,20 @@ def run_sweep(
     if tracker.write_errors:
         raise RunFailure(f"{len(tracker.write_errors)} MLflow write(s) failed; first: {tracker.write_errors[0]}")
     return outcome
+
+
+def in_background(fn, *args) -> Future:
+    """`fn(*args)` on a daemon thread: a driver stopped meanwhile is not kept alive by it."""
+    future: Future = Future()
+
+    def work() -> None:
+        try:
+            future.set_result(fn(*args))
+        except BaseException as exc:
+            future.set_exception(exc)
+
+    threading.Thread(target=work, name=fn.__name__, daemon=True).start()
+    return future
 
 
 def say(text: str) -> None:
