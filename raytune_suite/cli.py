@@ -1,13 +1,18 @@
 """`raytune-suite`: run | validate | submit | report | ui | new.
 
 Exit codes: 0 success, 1 the run failed (some or all trials errored, the cluster went away), 2 bad input
-(one line on stderr naming the field and the fix).
+(one line on stderr naming the field and the fix), 130 stopped by Ctrl-C or SIGTERM.
+`kill -USR1 PID` prints every thread's stack to stderr (for a command that seems stuck).
 """
 
 from __future__ import annotations
 
 import argparse
+import faulthandler
+import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -253,8 +258,6 @@ def _pandas_wide():
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
-    import signal
-
     from raytune_suite import preflight
 
     preflight.run_checks("ui", args)
@@ -289,6 +292,17 @@ COMMANDS = {
 }
 
 
+# Seconds the interpreter gets to exit after a stop: Ray's and MLflow's exit hooks run then, and one that hangs
+# must not keep a stopped command alive (every run it owned is already ended by then).
+EXIT_GRACE_S = 30.0
+
+
+def exit_within(seconds: float, code: int) -> None:
+    timer = threading.Timer(seconds, os._exit, (code,))
+    timer.daemon = True
+    timer.start()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
@@ -304,5 +318,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def entry() -> None:
+    """The console script: `main`, stacks on SIGUSR1, and an exit that cannot hang after a stop."""
+    if hasattr(signal, "SIGUSR1"):
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
+    code = main()
+    if code == 130:
+        exit_within(EXIT_GRACE_S, code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

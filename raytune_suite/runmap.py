@@ -1,9 +1,10 @@
 """`RunMap`: the sweep folder's record of which MLflow runs belong to it (`mlflow_runs.json`).
 
 One writer (the tracker, on the driver) and three readers (`--resume`, `report`, the tracker re-attaching). It is
-written before Ray starts, so a driver killed at any moment leaves a folder that `--resume` can continue, and
-replaced atomically (storage.write_text), so a reader never sees half a file. The sweep folder may be local or
-remote (`s3://...`): every access goes through `storage.py`, imported only when a map is read or written.
+written with the parent run, while Ray starts and before any trial does, so a driver killed later leaves a folder
+that `--resume` can continue, and replaced atomically (storage.write_text), so a reader never sees half a file.
+The sweep folder may be local or remote (`s3://...`): every access goes through `storage.py`, imported only when a
+map is read or written.
 """
 
 from __future__ import annotations

@@ -6,9 +6,9 @@ Exits, and what each leaves in the store:
   ended KILLED, exit 130 with the resume command; a stop that Tune has not honoured `STOP_GRACE_S` after SIGTERM
   is forced, as a second Ctrl-C would;
 - any exception (unwritable storage, a store that fails, a bug): every open run FAILED, exit 1;
-- SIGKILL: runs stay RUNNING, but the sweep folder (config and run map, written before Ray starts) lets
-  `--resume` continue on the same parent and child runs, with `Tuner.restore` when Ray saved its state, else as a
-  new start on the same parent.
+- SIGKILL: runs stay RUNNING, but the sweep folder (config and run map, written with the parent run while Ray
+  starts) lets `--resume` continue on the same parent and child runs, with `Tuner.restore` when Ray saved its
+  state, else as a new start on the same parent.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import signal
 import sys
 import threading
 import time
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -39,6 +40,9 @@ SWEEP_CONFIG = "sweep_config.yaml"
 # Seconds Tune gets to stop after a SIGTERM before the stop is forced: it then waits on trial actors that may never
 # answer (measured: 61 s while trials kept failing); a forced stop still resumes from Tune's last state snapshot.
 STOP_GRACE_S = 20.0
+# Seconds `ray.init` gets to finish after a stop request before it is cut short: its own start-up timeouts are
+# longer than this only when it keeps retrying an address that does not answer.
+START_GRACE_S = 30.0
 # Quiet, private defaults; a user's explicit environment wins.
 QUIET_ENV = {
     "RAY_USAGE_STATS_ENABLED": "0",
@@ -72,6 +76,7 @@ class SweepResult:
     failed: int
     wall_s: float
     fit_s: float
+    phases: dict[str, float]
 
 
 def connect_ray(
@@ -120,7 +125,7 @@ def run_sweep(
     Exits: returns when the sweep completed (every run FINISHED, or FAILED for failed trials); raises
     `KeyboardInterrupt` after Ctrl-C or SIGTERM in any phase (every open run KILLED, the resume command printed);
     any other exception ends every open run FAILED and propagates. The config and the run map are written before
-    Ray starts, so even a driver killed outright leaves a folder that `--resume` continues on the same runs.
+    any trial starts, so even a driver killed outright leaves a folder that `--resume` continues on the same runs.
     """
     for key, value in QUIET_ENV.items():
         os.environ.setdefault(key, value)
@@ -138,18 +143,27 @@ def run_sweep(
 
     hint = ResumeHint(sweep_dir, config_path)
     tracker = None
+    phases: dict[str, float] = {}  # seconds since the start: when Ray was up, the first trial started, fit ended
     ray_was_up = ray.is_initialized()
-    with sigterm_as_sigint() as reinstall_sigterm:
+    with sigterm_as_sigint():
         try:
-            tracker = open_tracker(cfg, uri, sweep_dir, resume is not None)
-            say(f"sweep {sweep_name(sweep_dir)}: MLflow parent run {tracker.parent_run_id} ({uri}); starting Ray")
-            connect_ray(address, num_cpus=num_cpus, num_gpus=num_gpus, dashboard=cfg.tune.workers_per_trial > 1)
-            reinstall_sigterm()  # ray.init installs a SIGTERM handler of its own
+            say(f"sweep {sweep_name(sweep_dir)}: starting Ray and the MLflow parent run ({uri})")
+            # The store (a new SQLite one builds its schema: seconds) and Ray start at the same time.
+            opening = in_background(open_tracker, cfg, uri, sweep_dir, resume is not None)
+            try:
+                with stops_held_until_ray_is_up():
+                    connect_ray(address, num_cpus=num_cpus, num_gpus=num_gpus, dashboard=cfg.tune.workers_per_trial > 1)
+            finally:
+                tracker = opening.result()
+            phases["ray_up"] = time.monotonic() - started
+            say(f"MLflow parent run {tracker.parent_run_id}; Ray up after {phases['ray_up']:.1f} s")
             tuner = make_tuner(cfg, sweep_dir, tracker, trainable, resume is not None)
             fit_started = time.monotonic()
             with fit_signals():
                 results = tuner.fit()
             fit_s = time.monotonic() - fit_started
+            phases["first_trial"] = (tracker.first_trial_started or fit_started) - started
+            phases["fit_end"] = time.monotonic() - started
             if tracker.interrupted or len(results) < total_trials(cfg):  # Tune returns normally after SIGINT
                 raise KeyboardInterrupt
             failed = len(results.errors)
@@ -159,7 +173,7 @@ def run_sweep(
             say("publishing: report artifacts on the parent run, the best trial's model on its run")
             publish(tracker, cfg, sweep_dir, best, register_model)
             tracker.end_parent(status)
-        except (KeyboardInterrupt, SystemExit):  # Ray's own SIGTERM handler (during ray.init) calls sys.exit
+        except (KeyboardInterrupt, SystemExit):  # SystemExit: a trainable or library that calls sys.exit
             end_runs(tracker, RunStatus.KILLED)
             hint.say()
             raise KeyboardInterrupt from None
@@ -168,14 +182,14 @@ def run_sweep(
             hint.say()
             raise
         finally:
-            if not ray_was_up and ray.is_initialized():  # also a ray.init that a signal cut short
+            if not ray_was_up:  # also after a ray.init cut short: shutdown() kills whatever it had started
                 ray.shutdown()
     outcome = SweepResult(
         name=sweep_name(sweep_dir), tracking_uri=uri, experiment_id=tracker.experiment_id,
         parent_run_id=tracker.parent_run_id, storage_path=str(sweep_dir),
         best_trial=best[0] if best else None, best_value=best[1].best if best else None,
         best_epoch=best[1].best_epoch if best else 0, best_config=best[1].best_config if best else {},
-        trials=len(results), failed=failed, wall_s=time.monotonic() - started, fit_s=fit_s,
+        trials=len(results), failed=failed, wall_s=time.monotonic() - started, fit_s=fit_s, phases=phases,
     )  # fmt: skip
     if failed == len(results):
         first = next(iter(tracker.errors.values()), None) or strip_colour(str(results.errors[0])).splitlines()[-1]
@@ -183,6 +197,20 @@ def run_sweep(
     if tracker.write_errors:
         raise RunFailure(f"{len(tracker.write_errors)} MLflow write(s) failed; first: {tracker.write_errors[0]}")
     return outcome
+
+
+def in_background(fn, *args) -> Future:
+    """`fn(*args)` on a daemon thread: a driver stopped meanwhile is not kept alive by it."""
+    future: Future = Future()
+
+    def work() -> None:
+        try:
+            future.set_result(fn(*args))
+        except BaseException as exc:
+            future.set_exception(exc)
+
+    threading.Thread(target=work, name=fn.__name__, daemon=True).start()
+    return future
 
 
 def say(text: str) -> None:
@@ -319,17 +347,56 @@ def as_sigint(signum, frame) -> None:
 
 @contextlib.contextmanager
 def sigterm_as_sigint():
-    """Treat SIGTERM (a scheduler, `kill`, a container stop) like Ctrl-C: Tune stops and saves its state.
-
-    Yields a function that installs the handler again (after `ray.init`, which installs its own)."""
+    """Treat SIGTERM (a scheduler, `kill`, a container stop) like Ctrl-C: Tune stops and saves its state."""
     if threading.current_thread() is not threading.main_thread():
-        yield lambda: None
+        yield
         return
     previous = signal.signal(signal.SIGTERM, as_sigint)
     try:
-        yield lambda: signal.signal(signal.SIGTERM, as_sigint)
+        yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def stops_held_until_ray_is_up(grace_s: float = START_GRACE_S):
+    """Around `ray.init`: a SIGTERM or Ctrl-C is held until Ray is up, then raised as KeyboardInterrupt.
+
+    Why: an exception raised at an arbitrary point of `ray.init` can leave node processes that `ray.shutdown`
+    does not know of and a driver that then never exits (seen in CI: still alive 240 s after SIGTERM). `ray.init`
+    would also swap in its own SIGTERM handler (`sys.exit`), so that is kept out for the duration. A second request,
+    or `grace_s` without Ray up, cuts `ray.init` short after all.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    import ray._private.utils as ray_utils
+
+    requested = threading.Event()
+    # A real signal to the main thread, not _thread.interrupt_main: that one waits for a blocking call to return.
+    main = threading.main_thread().ident
+    deadline = threading.Timer(grace_s, signal.pthread_kill, (main, signal.SIGINT))
+    deadline.daemon = True
+
+    def hold(signum, frame) -> None:
+        if requested.is_set():
+            raise KeyboardInterrupt
+        requested.set()
+        deadline.start()
+        print("stop requested: stopping as soon as Ray has started (again to stop at once)", file=sys.stderr)
+
+    set_sigterm_handler = ray_utils.set_sigterm_handler
+    ray_utils.set_sigterm_handler = lambda handler: None
+    previous = signal.signal(signal.SIGTERM, hold), signal.signal(signal.SIGINT, hold)
+    try:
+        yield
+    finally:
+        ray_utils.set_sigterm_handler = set_sigterm_handler
+        signal.signal(signal.SIGTERM, previous[0])
+        signal.signal(signal.SIGINT, previous[1])
+        deadline.cancel()
+    if requested.is_set():
+        raise KeyboardInterrupt
 
 
 @contextlib.contextmanager

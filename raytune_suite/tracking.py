@@ -193,6 +193,7 @@ class MlflowTracker(tune.Callback):
         self.sweep_dir = sweep_dir
         self.track_config = track_config
         self.records: dict[str, TrialRecord] = {}
+        self.first_trial_started: float | None = None  # time.monotonic(): the sweep's start-up, measured
         self.open_runs: set[str] = set()
         self.interrupted = False
         self.orphans: list[str] = []
@@ -239,6 +240,7 @@ class MlflowTracker(tune.Callback):
 
     # -- Tune callback hooks ------------------------------------------------------------------------------
     def on_trial_start(self, iteration: int, trials: list, trial, **info) -> None:
+        self.first_trial_started = self.first_trial_started or time.monotonic()
         self.active.add(trial.trial_id)
         if trial.trial_id in self.records:  # a retried, resumed or PBT-restarted trial keeps its run
             self._reopen(self.records[trial.trial_id])

@@ -6,6 +6,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import time
 
 import pytest
 from mlflow import MlflowClient
@@ -27,6 +28,16 @@ def env():
     shutil.rmtree(path, ignore_errors=True)
 
 
+def wait_or_dump_stacks(driver: subprocess.Popen, lines: list[str], timeout: float) -> int:
+    """The driver's exit code; if it is still running after `timeout`, fail with every thread's stack."""
+    try:
+        return driver.wait(timeout)
+    except subprocess.TimeoutExpired:
+        driver.send_signal(signal.SIGUSR1)  # the CLI's faulthandler prints each thread's stack
+        time.sleep(3)
+        pytest.fail(f"still running {timeout:.0f} s after SIGTERM; its output and stacks:\n{''.join(lines)[-8000:]}")
+
+
 def runs_in(store: str) -> list:
     client = MlflowClient(store)
     ids = [e.experiment_id for e in client.search_experiments()]
@@ -46,7 +57,7 @@ def test_sigterm_in_each_phase_ends_every_run_killed_and_prints_the_resume_comma
     try:
         wait_for_lines(driver, lines, marker, count, timeout=240)
         driver.send_signal(signal.SIGTERM)
-        code = driver.wait(240)  # a stop during ray.init waits for Ray's own start-up to unwind
+        code = wait_or_dump_stacks(driver, lines, 150)  # a stop during ray.init is held until Ray is up
     finally:
         if driver.poll() is None:
             driver.kill()
