@@ -479,7 +479,7 @@ def validate_config(raw: dict[str, Any]) -> ExperimentConfig:
     experiment = load_experiment(cfg.experiment)
     if experiment.kind == "estimator":
         check_estimator_settings(cfg)
-    elif "cv" in cfg.model_fields_set:
+    elif cfg.cv != CvSettings():  # not "cv" in the fields set: a saved or submitted config holds every section
         raise ConfigError(
             f"cv: {experiment.ref} trains a torch model on its own validation split; only estimator experiments "
             "(a module with build_estimator) cross-validate: remove the cv section"
