@@ -257,6 +257,19 @@ class experiment_code:
         raise UserCodeError(type(exc).__name__, message, user_frame(self.experiment, tb)) from exc
 
 
+def build_training(trial: Trial, data: Datasets, device) -> tuple:
+    """A fresh trial's (model, optimizer, LR scheduler, loss scaler, shuffle generator), seeded by the trial; also
+    what `validate --plan --calibrate` times an epoch with (plan.py)."""
+    torch.manual_seed(trial.seed)
+    gen = torch.Generator().manual_seed(trial.seed)
+    with experiment_code(trial.experiment):
+        model = trial.experiment.build_model(trial.model, data.info).to(device)
+    optimizer = build_optimizer(model, trial.train)
+    scheduler = build_scheduler(optimizer, trial.train, steps_per_epoch(trial, len(data.train_y)))
+    scaler = make_scaler(trial.train.precision, device)
+    return model, optimizer, scheduler, scaler, gen
+
+
 def train_trial(config: dict[str, Any]) -> None:
     """Ray Tune function trainable: train one trial epoch by epoch, reporting each epoch."""
     from ray import tune
@@ -272,13 +285,7 @@ def train_trial(config: dict[str, Any]) -> None:
         data = cached_data(trial.experiment.ref, trial.data.model_dump_json(), trial.seed)
     where = placement(device)
 
-    torch.manual_seed(trial.seed)
-    gen = torch.Generator().manual_seed(trial.seed)
-    with experiment_code(trial.experiment):
-        model = trial.experiment.build_model(trial.model, data.info).to(device)
-    optimizer = build_optimizer(model, trial.train)
-    scheduler = build_scheduler(optimizer, trial.train, steps_per_epoch(trial, len(data.train_y)))
-    scaler = make_scaler(trial.train.precision, device)
+    model, optimizer, scheduler, scaler, gen = build_training(trial, data, device)
 
     start = 0
     if (checkpoint := tune.get_checkpoint()) is not None:
