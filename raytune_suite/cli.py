@@ -55,6 +55,14 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--explain", action="store_true",
                           help="print the config reference: every key, its type, default, allowed values and "
                           "meaning (the config is optional then)")  # fmt: skip
+    validate.add_argument("--plan", action="store_true",
+                          help="print the budget: trials, ASHA's rungs, worst-case and expected trial-epochs "
+                          "(estimators: cross-validation fits)")  # fmt: skip
+    validate.add_argument("--calibrate", action="store_true",
+                          help="with --plan: time one epoch (or fit) of the defaults here and estimate the "
+                          "wall time")  # fmt: skip
+    validate.add_argument("--num-cpus", type=int,
+                          help="with --calibrate: CPUs of the local Ray it assumes (default: all)")  # fmt: skip
 
     submit = sub.add_parser("submit", help="submit a sweep to a Ray cluster as a job (Jobs API)")
     _config_args(submit)
@@ -94,6 +102,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
     if args.config is None:
         raise ConfigError("raytune-suite validate: the following arguments are required: config; "
                           "see raytune-suite validate --help")  # fmt: skip
+    if args.calibrate and not args.plan:
+        raise ConfigError("--calibrate: times the plan's work; add --plan")
+    if args.num_cpus is not None and not args.calibrate:
+        raise ConfigError(f"--num-cpus {args.num_cpus}: only sizes --calibrate's estimate; add --plan --calibrate")
     cfg = preflight.run_checks("validate", args).cfg
     _print_ignored_keys(cfg)
 
@@ -113,7 +125,17 @@ def cmd_validate(args: argparse.Namespace) -> int:
         f"search={cfg.tune.search}, scheduler={cfg.tune.scheduler}, "
         f"metric={cfg.tune.metric} ({cfg.tune.mode}), {steps}"
     )
+    if args.plan:
+        _print_plan(cfg, args)
     return _explain() if args.explain else 0
+
+
+def _print_plan(cfg, args: argparse.Namespace) -> None:
+    from raytune_suite import plan
+
+    budget = plan.budget(cfg)
+    calibration = plan.calibrate(cfg, args.num_cpus) if args.calibrate else None
+    print(plan.format_plan(budget, cfg, calibration), end="")
 
 
 def _explain() -> int:

@@ -423,7 +423,7 @@ CONFIG_CHECKS: list[Check] = [
     check_configured_mlflow_uri,
 ]
 CHECKS: dict[str, list[Check]] = {
-    "validate": [*CONFIG_CHECKS, check_experiment_runs],
+    "validate": [check_num_cpus, *CONFIG_CHECKS, check_experiment_runs],  # --num-cpus: --plan --calibrate's
     "run": [
         check_num_samples,
         check_num_cpus,

@@ -1,0 +1,297 @@
+"""The budget plan (`validate --plan`): what a sweep will cost, worked out before anything starts.
+
+`budget` counts the trials (`tuner.total_trials`) and what each may train: epochs for a torch experiment, one
+`cv.folds`-fold cross-validation for an estimator experiment. Under ASHA it also lists the rungs where trials can
+be stopped, read from the scheduler `schedulers.asha` builds (Ray's own `_Bracket`), and the trials expected to
+reach each: all of them reach the first rung, then 1/reduction_factor of them pass each rung. That idealises ASHA
+(the first trials at a rung always pass, so a real sweep stops somewhat fewer), which makes the expected figure a
+lower bound of the work and the worst case (every trial runs every epoch) an upper one.
+
+`calibrate` times one epoch of the config's defaults on this machine (the trainable's own `train_epoch` and
+`evaluate`, on the real training split, with the threads a trial gets), or one cross-validation fit of an estimator,
+and turns the expected work into a wall time: work × seconds / trials at once (`concurrency.plan_concurrency` for a
+local Ray instance of `--num-cpus` CPUs). Nothing here starts Ray or MLflow or writes a file.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from types import SimpleNamespace
+
+from raytune_suite.concurrency import ClusterView, Concurrency, plan_concurrency
+from raytune_suite.config import ExperimentConfig
+
+
+@dataclass(frozen=True)
+class Rung:
+    """One ASHA rung where a trial can be stopped.
+
+    Args:
+        milestone: Ray's milestone in epochs (`training_iteration`), grace_period · reduction_factor^k.
+        epoch: the epoch whose result Ray compares there (the first at or past the milestone).
+        trials: trials expected to reach it (trials / reduction_factor^k).
+    """
+
+    milestone: float
+    epoch: int
+    trials: float
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a sweep will cost, in trial-epochs (torch) or cross-validation fits (estimator).
+
+    Args:
+        trials: trials the sweep runs.
+        scheduler: `tune.scheduler`.
+        unit: `epoch` or `fit`: what `worst` and `expected` count.
+        per_trial: epochs (max_t) or folds one trial runs at most.
+        worst: every trial runs to the end.
+        expected: what the scheduler is expected to let run (equal to `worst` unless ASHA stops trials).
+        milestones: ASHA's milestones as Ray computes them, ascending (empty for other schedulers).
+        rungs: the milestones where ASHA decides (one below max_t), with their trials.
+        finishing: trials expected to run every epoch.
+        note: how `expected` was reckoned, for the printout.
+    """
+
+    trials: int
+    scheduler: str
+    unit: str
+    per_trial: int
+    worst: float
+    expected: float
+    milestones: tuple[float, ...] = ()
+    rungs: tuple[Rung, ...] = ()
+    finishing: float = 0.0
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """One unit of work timed here, and the wall time it implies.
+
+    Args:
+        seconds: one epoch of the defaults (train and validate), or one cross-validation fit (fit and score).
+        what: how it was measured, for the printout.
+        concurrency: trials at once on a local Ray instance of this machine's (or --num-cpus) CPUs.
+        parallel: units running at once: trials at once, times folds a trial fits in parallel.
+    """
+
+    seconds: float
+    what: str
+    concurrency: Concurrency
+    parallel: int
+
+    def wall_s(self, work: float) -> float:
+        return work * self.seconds / self.parallel
+
+
+# -- the budget ------------------------------------------------------------------------------------------------
+def budget(cfg: ExperimentConfig) -> Plan:
+    from raytune_suite.tuner import total_trials
+
+    trials = total_trials(cfg)
+    scheduler = cfg.tune.scheduler
+    if cfg.kind == "estimator":
+        fits = trials * cfg.cv.folds
+        return Plan(trials, scheduler, "fit", cfg.cv.folds, fits, fits)
+    if scheduler == "asha":
+        return asha_plan(cfg, trials)
+    worst, expected, note = _epochs_without_stops(cfg, trials)
+    return Plan(trials, scheduler, "epoch", cfg.train.epochs, worst, expected, note=note)
+
+
+def _epochs_without_stops(cfg: ExperimentConfig, trials: int) -> tuple[float, float, str]:
+    """FIFO and PBT run every trial to its end; under FIFO `space.train.epochs` may vary that end."""
+    tuned = cfg.space.get("train", {}).get("epochs")
+    if tuned is None:
+        return trials * cfg.train.epochs, trials * cfg.train.epochs, ""
+    values = tuned.candidates()  # a choice's values, or a range's two ends
+    mean = sum(values) / len(values)
+    return trials * max(values), trials * mean, f"space.train.epochs averages {mean:g}"
+
+
+def asha_plan(cfg: ExperimentConfig, trials: int) -> Plan:
+    """ASHA's rungs from the scheduler the sweep builds, the trials reaching each, the expected trial-epochs."""
+    from raytune_suite.schedulers import asha
+
+    scheduler = asha(cfg)
+    (bracket,) = scheduler._brackets  # one bracket: the sweep builds ASHA with Ray's default brackets=1
+    milestones = tuple(sorted(m for m, _ in bracket._rungs))
+    rf, max_t = cfg.tune.asha.reduction_factor, cfg.train.epochs
+    rungs = tuple(
+        Rung(milestone, epoch, trials / rf**k) for k, (milestone, epoch) in enumerate(decisions(bracket, max_t))
+    )
+    finishing = trials / rf ** len(rungs)
+    expected, before = 0.0, 0
+    for rung in rungs:  # the trials reaching a rung ran the epochs since the previous one
+        expected += rung.trials * (rung.epoch - before)
+        before = rung.epoch
+    expected += finishing * (max_t - before)
+    note = f"1/{rf:g} of the trials pass each rung"
+    return Plan(trials, "asha", "epoch", max_t, trials * max_t, expected, milestones, rungs, finishing, note)
+
+
+def decisions(bracket, max_t: int) -> list[tuple[float, int]]:
+    """(milestone, epoch) where Ray's bracket compares a trial, in order: one trial's results fed to the bracket.
+
+    At max_t the scheduler stops a trial without asking its bracket, so a milestone at max_t decides nothing.
+    With a fractional reduction factor a milestone is decided at the first epoch past it, and Ray decides at most
+    one rung per result.
+    """
+    trial = SimpleNamespace(trial_id="plan")
+    out = []
+    for epoch in range(1, max_t):
+        before = {m for m, recorded in bracket._rungs if trial.trial_id in recorded}
+        bracket.on_result(trial, epoch, 0.0)
+        out += [(m, epoch) for m, recorded in bracket._rungs if trial.trial_id in recorded and m not in before]
+    return out
+
+
+# -- calibration -----------------------------------------------------------------------------------------------
+def calibrate(cfg: ExperimentConfig, num_cpus: int | None = None) -> Calibration:
+    """Time one unit of work here; concurrency as a local Ray instance of `num_cpus` (default: all) would run it."""
+    seconds, what = time_fit(cfg) if cfg.kind == "estimator" else time_epoch(cfg)
+    concurrency = local_concurrency(cfg, num_cpus)
+    parallel = concurrency.n
+    if cfg.kind == "estimator":  # a trial fits its folds with n_jobs = its CPUs (estimators.py)
+        parallel *= max(1, min(int(cfg.tune.resources.cpu), cfg.cv.folds))
+    return Calibration(seconds, what, concurrency, parallel)
+
+
+def local_concurrency(cfg: ExperimentConfig, num_cpus: int | None) -> Concurrency:
+    import torch
+
+    from raytune_suite.tuner import total_trials
+
+    local = {"CPU": float(num_cpus or os.cpu_count() or 1), "GPU": float(torch.cuda.device_count())}
+    return plan_concurrency(cfg, cluster=ClusterView(local), trials=total_trials(cfg))
+
+
+def time_epoch(cfg: ExperimentConfig) -> tuple[float, str]:
+    """One epoch (train_epoch + evaluate) of the defaults, as a trial runs it; data loading and model building are
+    not timed."""
+    import torch
+
+    from raytune_suite.smoke import user_code
+    from raytune_suite.trainable import Trial, build_training, evaluate, pick_device, resolve_precision, train_epoch
+    from raytune_suite.tuner import param_space
+
+    trial = Trial.from_config({**cfg.fixed_sections(), "suite": param_space(cfg)["suite"]})
+    threads, before = max(1, int(cfg.tune.resources.cpu)), torch.get_num_threads()
+    torch.set_num_threads(threads)  # what the trainable gives a trial
+    try:
+        device = pick_device(cfg.tune.resources.gpu)
+        trial.train = trial.train.model_copy(update={"precision": resolve_precision(trial.train.precision, device)})
+        with user_code(trial.experiment, "an epoch of the defaults"):
+            data = trial.experiment.load_data(trial.data, trial.seed)
+            model, optimizer, scheduler, scaler, gen = build_training(trial, data, device)
+            started = time.perf_counter()
+            train_epoch(model, data, optimizer, scheduler, trial, gen, device, scaler)
+            evaluate(model, data, trial, device)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            seconds = time.perf_counter() - started
+    finally:
+        torch.set_num_threads(before)
+    return seconds, f"one epoch of the defaults ({len(data.train_y)} training examples, {threads} thread(s), {device})"
+
+
+def time_fit(cfg: ExperimentConfig) -> tuple[float, str]:
+    """One cross-validation fit and score of the defaults: the first fold, as a trial fits it."""
+    from sklearn.model_selection import cross_validate
+
+    from raytune_suite.estimators import cv_splitter
+    from raytune_suite.experiments import load_experiment
+    from raytune_suite.smoke import user_code
+
+    experiment = load_experiment(cfg.experiment)
+    sections = cfg.fixed_sections()
+    with user_code(experiment, "load_data"):
+        x, y = experiment.load_data(experiment.DataConfig.model_validate(sections["data"]), cfg.tune.seed)
+    with user_code(experiment, "build_estimator"):
+        estimator = experiment.build_estimator(experiment.ModelConfig.model_validate(sections["model"]))
+    first = next(cv_splitter(cfg.cv, estimator, y, cfg.tune.seed).split(x, y))
+    with user_code(experiment, "the estimator's fit"):
+        started = time.perf_counter()
+        cross_validate(estimator, x, y, cv=[first], scoring=cfg.cv.scoring, error_score="raise")
+        seconds = time.perf_counter() - started
+    return seconds, f"one fit and score of the defaults (fold 1 of {cfg.cv.folds}, {len(first[0])} examples)"
+
+
+# -- the printout ----------------------------------------------------------------------------------------------
+def format_plan(plan: Plan, cfg: ExperimentConfig, calibration: Calibration | None = None) -> str:
+    """The plan as `validate --plan` prints it."""
+    if plan.unit == "fit":
+        lines = [
+            f"plan: {plan.trials} trial(s) × {plan.per_trial}-fold cross-validation = {_n(plan.worst)} fits "
+            "(+1 refit of the best config on every example)"
+        ]
+    else:
+        lines = [f"plan: {plan.trials} trial(s) × up to {plan.per_trial} epoch(s), scheduler {plan.scheduler}"]
+        lines += _schedule_lines(plan, cfg)
+    if calibration is not None:
+        lines += _calibration_lines(plan, calibration)
+    return "\n".join(lines) + "\n"
+
+
+def _schedule_lines(plan: Plan, cfg: ExperimentConfig) -> list[str]:
+    if plan.scheduler == "asha":
+        asha = cfg.tune.asha
+        lines = [
+            f"  asha: grace_period {asha.grace_period}, reduction_factor {asha.reduction_factor:g}, "
+            f"max_t {plan.per_trial} (train.epochs); Ray's milestones {', '.join(f'{m:g}' for m in plan.milestones)}"
+        ]
+        for k, rung in enumerate(plan.rungs, 1):
+            at = (
+                f"epoch {rung.epoch}"
+                if rung.epoch == rung.milestone
+                else f"milestone {rung.milestone:g}, epoch {rung.epoch}"
+            )
+            lines.append(f"  rung {k} ({at}): {_n(rung.trials)} trial(s) reach it")
+        lines.append(f"  all {plan.per_trial} epochs: {_n(plan.finishing)} trial(s) expected to finish")
+        steps = [(r.trials, r.epoch) for r in plan.rungs] + [(plan.finishing, plan.per_trial)]
+        terms, before = [], 0
+        for trials, epoch in steps:
+            terms.append(f"{_n(trials)}×{epoch - before}")
+            before = epoch
+        lines.append(f"  worst case: {_n(plan.worst)} trial-epochs (every trial runs all {plan.per_trial} epochs)")
+        lines.append(f"  expected:   {_n(plan.expected)} trial-epochs ({plan.note}: {' + '.join(terms)})")
+        return lines
+    if plan.scheduler == "pbt":
+        why = "pbt stops no trial (the bottom quarter continue from a top trial's checkpoint)"
+    else:
+        why = f"{plan.scheduler} runs every trial to its end"
+    if plan.worst == plan.expected:
+        return [f"  {why}: {_n(plan.worst)} trial-epochs"]
+    return [f"  {why}: worst case {_n(plan.worst)} trial-epochs, expected {_n(plan.expected)} ({plan.note})"]
+
+
+def _calibration_lines(plan: Plan, c: Calibration) -> list[str]:
+    unit = "fits" if plan.unit == "fit" else "trial-epochs"
+    per = "fit" if plan.unit == "fit" else "epoch"
+    expected, worst = c.wall_s(plan.expected), c.wall_s(plan.worst)
+    lines = [f"  calibration: {c.seconds:.3g} s per {per}: {c.what}", f"  {c.concurrency.line()}"]
+    if c.parallel != c.concurrency.n:
+        lines.append(f"  {c.parallel // c.concurrency.n} fold(s) fitted in parallel per trial (tune.resources.cpu)")
+    estimate = f"  wall time: ~{_n(plan.expected)} {unit} × {c.seconds:.3g} s / {c.parallel} ≈ {_duration(expected)}"
+    if worst != expected:
+        estimate += f" (worst case {_duration(worst)})"
+    lines.append(estimate + "; Ray's start-up, data loading and per-epoch reporting not included")
+    return lines
+
+
+def _n(value: float) -> str:
+    if value >= 100 or float(value).is_integer():
+        return f"{value:,.0f}"
+    return f"{value:.3g}"
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.2g} s" if seconds < 10 else f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"

@@ -1,0 +1,128 @@
+"""The budget plan (`validate --plan`): ASHA's rungs as Ray computes them, the trial-epochs and fits a sweep costs,
+and the calibrated wall time; nothing starts and nothing is written."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from ray.tune.schedulers import ASHAScheduler
+
+from raytune_suite import cli, plan
+from raytune_suite.config import load_config
+from tests.conftest import EXPERIMENTS
+
+DIABETES = str(EXPERIMENTS / "diabetes_linear.yaml")
+MNIST = str(EXPERIMENTS / "mnist_cnn.yaml")
+RT_LOGREG = str(EXPERIMENTS / "rt_logreg.yaml")
+
+
+def asha_config(grace: int, rf: float, max_t: int, trials: int = 20):
+    return load_config(
+        DIABETES,
+        [
+            f"train.epochs={max_t}",
+            f"tune.asha.grace_period={grace}",
+            f"tune.asha.reduction_factor={rf}",
+            f"tune.num_samples={trials}",
+        ],
+    )
+
+
+# (grace_period, reduction_factor, max_t) -> milestones worked out from grace · rf^k <= max_t
+COMBOS = {
+    (1, 3, 8): [1, 3],
+    (1, 3, 9): [1, 3, 9],
+    (1, 2, 10): [1, 2, 4, 8],
+    (20, 3, 200): [20, 60, 180],
+    (2, 4, 100): [2, 8, 32],
+    (1, 2.5, 10): [1, 2.5, 6.25],
+    (5, 3, 5): [5],
+}
+
+
+@pytest.mark.parametrize(("grace", "rf", "max_t"), list(COMBOS))
+def test_asha_rungs_equal_rays_own_milestones(grace, rf, max_t):
+    ray_asha = ASHAScheduler(max_t=max_t, grace_period=grace, reduction_factor=rf)
+    (bracket,) = ray_asha._brackets
+    budget = plan.budget(asha_config(grace, rf, max_t))
+    assert list(budget.milestones) == sorted(m for m, _ in bracket._rungs)
+    assert list(budget.milestones) == pytest.approx(COMBOS[grace, rf, max_t])
+
+
+def test_a_milestone_at_max_t_decides_nothing_and_a_fractional_one_is_decided_at_the_next_epoch():
+    at_max_t = plan.budget(asha_config(1, 3, 9, trials=27))
+    assert [r.epoch for r in at_max_t.rungs] == [1, 3]  # at epoch 9 the scheduler stops every trial anyway
+    assert at_max_t.finishing == pytest.approx(27 / 9)
+    fractional = plan.budget(asha_config(1, 2.5, 10))
+    assert [(r.milestone, r.epoch) for r in fractional.rungs] == [(1, 1), (2.5, 3), (6.25, 7)]
+
+
+def test_trials_reaching_each_rung_shrink_by_the_reduction_factor():
+    budget = plan.budget(asha_config(1, 2, 10, trials=16))
+    assert [r.trials for r in budget.rungs] == [16, 8, 4, 2]
+    assert budget.finishing == 1
+
+
+def test_expected_trial_epochs_of_mnist_cnn_worked_by_hand():
+    budget = plan.budget(load_config(MNIST, []))  # 20 trials, grace 1, reduction factor 3, 8 epochs
+    # All 20 run epoch 1; 20/3 run epochs 2-3; 20/9 run epochs 4-8.
+    assert budget.expected == pytest.approx(20 * 1 + 20 / 3 * 2 + 20 / 9 * 5)
+    assert budget.worst == 20 * 8
+
+
+def test_expected_trial_epochs_with_a_fractional_reduction_factor_worked_by_hand():
+    budget = plan.budget(asha_config(1, 2.5, 10, trials=10))
+    # Rungs decide at epochs 1, 3 and 7: 10 trials run 1 epoch, 4 run 2 more, 1.6 run 4 more, 0.64 the last 3.
+    assert budget.expected == pytest.approx(10 * 1 + 4 * 2 + 1.6 * 4 + 0.64 * 3)
+
+
+@pytest.mark.parametrize("scheduler", ["fifo", "pbt"])
+def test_a_scheduler_that_stops_no_trial_has_worst_case_equal_to_expected(scheduler):
+    cfg = load_config(MNIST, [f"tune.scheduler={scheduler}", "tune.search=random", "tune.num_samples=6"])
+    budget = plan.budget(cfg)
+    assert budget.worst == budget.expected == 6 * 8
+    assert not budget.rungs
+
+
+def test_tuned_epochs_under_fifo_cost_the_most_at_worst_and_their_mean_expected():
+    cfg = load_config(
+        MNIST, ["tune.scheduler=fifo", "tune.num_samples=4", "space.train.epochs={type: choice, values: [2, 4, 9]}"]
+    )
+    budget = plan.budget(cfg)
+    assert budget.worst == 4 * 9
+    assert budget.expected == 4 * 5
+
+
+@pytest.mark.parametrize("folds", [5, 3])
+def test_estimator_fits_are_trials_times_folds(folds):
+    budget = plan.budget(load_config(RT_LOGREG, [f"cv.folds={folds}"]))  # a grid of 4 C × 2 penalties
+    assert budget.unit == "fit"
+    assert budget.worst == budget.expected == 8 * folds
+
+
+def test_plan_creates_no_file_or_folder_and_exits_0(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["validate", DIABETES, "--plan"]) == 0
+    assert list(tmp_path.iterdir()) == []
+    out = capsys.readouterr().out
+    assert "rung 1 (epoch 20): 30 trial(s) reach it" in out
+    assert "worst case: 6,000 trial-epochs" in out
+
+
+def test_calibrate_prints_a_positive_seconds_per_epoch_and_a_wall_time(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["validate", DIABETES, "--plan", "--calibrate", "--num-cpus", "1"]) == 0
+    assert list(tmp_path.iterdir()) == []
+    out = capsys.readouterr().out
+    seconds = float(re.search(r"calibration: (\S+) s per epoch", out).group(1))
+    assert seconds > 0
+    assert "concurrency: 1 trial at once" in out
+    assert re.search(r"wall time: ~1,422 trial-epochs × \S+ s / 1 ≈", out)
+
+
+def test_an_estimator_is_calibrated_by_one_cross_validation_fit():
+    calibration = plan.calibrate(load_config(RT_LOGREG, []), num_cpus=2)
+    assert calibration.seconds > 0
+    assert calibration.parallel == 2  # two trials of one CPU at once, each fitting its folds one by one
+    assert "fold 1 of 5" in calibration.what
