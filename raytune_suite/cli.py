@@ -97,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_validate(args: argparse.Namespace) -> int:
     from raytune_suite import preflight
 
-    if args.explain and args.config is None:
+    if args.explain and args.config is None and not (args.plan or args.calibrate):
         return _explain()
     if args.config is None:
         raise ConfigError("raytune-suite validate: the following arguments are required: config; "
