@@ -185,6 +185,13 @@ def _typed(value: str | None) -> Any:
     return int(number) if number.is_integer() and "." not in value and "e" not in value.lower() else number
 
 
+def prepare() -> None:
+    """Import what writing a report needs (matplotlib, scikit-learn: ~2 s here), so a sweep can do it while its
+    trials train instead of after the last one."""
+    _pyplot()
+    import sklearn.ensemble  # noqa: F401
+
+
 # -- plots -----------------------------------------------------------------------------------------------------
 def _pyplot():
     import matplotlib

@@ -3,6 +3,8 @@
 Opening a new SQLite store creates its schema (MLflow runs its Alembic migrations on first use). Two sweeps that
 start at once in a fresh folder would both migrate the same file, and one of them crashes; so the first open of a
 local store, and the get-or-create of its experiment, run under an exclusive file lock beside the database.
+Those migrations take ~2 s on every new store; a new store is therefore a copy of an empty one that was migrated
+once per MLflow version and kept in the user's cache (`new_sqlite_store`).
 """
 
 from __future__ import annotations
@@ -10,6 +12,10 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import shutil
+import sqlite3
+import tempfile
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -61,12 +67,52 @@ def open_sweep_store(uri: str, experiment_name: str | None) -> tuple[QueuedClien
     from raytune_suite.store_writer import QueuedClient
 
     with creation_lock(uri):
+        if (db := sqlite_path(uri)) is not None and not db.exists():
+            new_sqlite_store(db)
         client = MlflowClient(tracking_uri=uri)
         if experiment_name is None:
             client.search_experiments(max_results=1)
             return QueuedClient(client), None
         experiment_id = experiment_id_for(client, experiment_name, uri)
     return QueuedClient(client), experiment_id
+
+
+def new_sqlite_store(db: Path) -> None:
+    """Create `db` as a copy of the cached empty store, its Default experiment set as MLflow would set it here.
+
+    Exits: any failure (no cache folder, a full disk) leaves no `db` behind and MLflow then creates the store itself.
+    """
+    partial = db.with_name(f".{db.name}.{os.getpid()}.new")
+    try:
+        shutil.copyfile(empty_store(), partial)
+        with contextlib.closing(sqlite3.connect(partial)) as con, con:
+            now = int(time.time() * 1000)
+            con.execute(  # MLflow puts the Default experiment's artifacts under the working directory's ./mlruns
+                "UPDATE experiments SET artifact_location = ?, creation_time = ?, last_update_time = ? "
+                "WHERE experiment_id = 0",
+                (str(Path.cwd() / "mlruns" / "0"), now, now),
+            )
+        os.replace(partial, db)
+    except (OSError, sqlite3.Error):
+        partial.unlink(missing_ok=True)
+
+
+def empty_store() -> Path:
+    """An empty SQLite store at this MLflow version's schema, migrated once and kept in the user's cache."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "raytune_suite"
+    template = cache / f"mlflow-{mlflow.__version__}-empty.db"
+    if template.exists():
+        return template
+    cache.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=cache) as building:
+        db = Path(building) / "empty.db"
+        client = MlflowClient(tracking_uri=f"sqlite:///{db}")
+        client.search_experiments(max_results=1)  # runs the migrations
+        os.replace(db, template)  # atomic: another driver building it at the same time is harmless
+    return template
 
 
 def experiment_id_for(client: MlflowClient, name: str, tracking_uri: str) -> str:

@@ -143,7 +143,8 @@ def run_sweep(
 
     hint = ResumeHint(sweep_dir, config_path)
     tracker = None
-    phases: dict[str, float] = {}  # seconds since the start: when Ray was up, the first trial started, fit ended
+    phases: dict[str, float] = {}  # seconds since the start: Ray up, first trial started, fit ended, published...
+    ray_down: Future | None = None
     ray_was_up = ray.is_initialized()
     with sigterm_as_sigint():
         try:
@@ -158,12 +159,15 @@ def run_sweep(
             phases["ray_up"] = time.monotonic() - started
             say(f"MLflow parent run {tracker.parent_run_id}; Ray up after {phases['ray_up']:.1f} s")
             tuner = make_tuner(cfg, sweep_dir, tracker, trainable, resume is not None)
+            in_background(prepare_report)
             fit_started = time.monotonic()
             with fit_signals():
                 results = tuner.fit()
             fit_s = time.monotonic() - fit_started
             phases["first_trial"] = (tracker.first_trial_started or fit_started) - started
             phases["fit_end"] = time.monotonic() - started
+            if not ray_was_up:  # publishing needs no Ray: its ~1.5 s shutdown runs meanwhile
+                ray_down = in_background(ray.shutdown)
             if tracker.interrupted or len(results) < total_trials(cfg):  # Tune returns normally after SIGINT
                 raise KeyboardInterrupt
             failed = len(results.errors)
@@ -173,6 +177,7 @@ def run_sweep(
             say("publishing: report artifacts on the parent run, the best trial's model on its run")
             publish(tracker, cfg, sweep_dir, best, register_model)
             tracker.end_parent(status)
+            phases["published"] = time.monotonic() - started
         except (KeyboardInterrupt, SystemExit):  # SystemExit: a trainable or library that calls sys.exit
             end_runs(tracker, RunStatus.KILLED)
             hint.say()
@@ -182,8 +187,11 @@ def run_sweep(
             hint.say()
             raise
         finally:
-            if not ray_was_up:  # also after a ray.init cut short: shutdown() kills whatever it had started
+            if ray_down is not None:
+                ray_down.result()
+            elif not ray_was_up:  # also after a ray.init cut short: shutdown() kills whatever it had started
                 ray.shutdown()
+            phases["ray_down"] = time.monotonic() - started
     outcome = SweepResult(
         name=sweep_name(sweep_dir), tracking_uri=uri, experiment_id=tracker.experiment_id,
         parent_run_id=tracker.parent_run_id, storage_path=str(sweep_dir),
@@ -211,6 +219,12 @@ def in_background(fn, *args) -> Future:
 
     threading.Thread(target=work, name=fn.__name__, daemon=True).start()
     return future
+
+
+def prepare_report() -> None:
+    from raytune_suite import report
+
+    report.prepare()
 
 
 def say(text: str) -> None:
