@@ -3,8 +3,8 @@
 Ray's own status table is switched off (verbose=0) because on a long sweep it repeats the whole table; these lines
 say what changed and stay readable in a CI log or a `ray job logs` stream. A sweep of more than `PER_TRIAL_UP_TO`
 trials would print two lines per trial (2,000 for 1,000 trials), so it prints instead one summary line every
-`summary_s` seconds ("N running, M/T done, ..., best ..."), a line whenever the best value improves (a few dozen at
-most: random search improves on ~ln(trials) of them), its first failures, and a final summary.
+`summary_s` seconds ("N running, M/T done, ..., best ..."), a line when a trial that improved the best value ends
+(a few dozen at most: random search improves on ~ln(trials) of them), its first failures, and a final summary.
 """
 
 from __future__ import annotations
@@ -58,6 +58,7 @@ class ProgressPrinter(tune.Callback):
         self.changed = False  # a trial started or ended since the last summary
         self.best: float | None = None
         self.best_trial = ""
+        self.announced: float | None = None  # the best value a "new best" line last showed
 
     def _say(self, text: str) -> None:
         self.last_said = time.monotonic()
@@ -95,8 +96,12 @@ class ProgressPrinter(tune.Callback):
         value = result.get(self.metric)
         if not result.get("diverged") and self.objective.better(value, self.best):
             self.best, self.best_trial = float(value), trial.trial_id
-            if self.summarise:
-                self._say(f"new best {self.metric}={self.best:.4f} ({trial.trial_id}) [{self.done}/{self.total} done]")
+
+    def _announce_best(self) -> None:
+        """A many-trial sweep's line for a better best, once the trial that set it ended (not at every epoch)."""
+        if self.best is not None and self.best != self.announced:
+            self.announced = self.best
+            self._say(f"new best {self.metric}={self.best:.4f} ({self.best_trial}) [{self.done}/{self.total} done]")
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
         self.done += 1
@@ -107,6 +112,7 @@ class ProgressPrinter(tune.Callback):
         how = "diverged" if diverged else "finished" if epochs >= self.max_epochs else "stopped early"
         self.early += how != "finished"
         if self.summarise:
+            self._announce_best()
             return
         value = result.get(self.metric)
         shown = "diverged" if diverged else f"{value:.4f}" if is_number(value) else "n/a"
@@ -119,6 +125,8 @@ class ProgressPrinter(tune.Callback):
         self.done += 1
         self.failed += 1
         self.changed = True
+        if self.summarise:
+            self._announce_best()
         if not self.summarise or self.failed <= FAILURE_LINES:
             self._say(f"FAILED {trial.trial_id}: see error.txt in {trial.path}")
         elif self.failed == FAILURE_LINES + 1:

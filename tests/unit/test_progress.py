@@ -67,8 +67,10 @@ def test_a_small_sweep_keeps_its_line_per_trial(capsys):
 def test_many_trials_still_show_each_new_best_the_first_failures_and_a_final_count(capsys):
     printer = many(summary_s=3600, heartbeat_s=3600)
     for value in (0.5, 0.4, 0.7):
-        t = trial(f"v{value}", "RUNNING", 1, value)
-        printer.on_trial_result(0, [], t, t.last_result)
+        t = trial(f"v{value}", "TERMINATED", 3, value)
+        for epoch_value in (value - 0.2, value - 0.1, value):  # a line per trial that ended best, not per epoch
+            printer.on_trial_result(0, [], t, {**t.last_result, "val_accuracy": epoch_value})
+        printer.on_trial_complete(0, [], t)
     early = trial("e", "TERMINATED", 1, 0.1)
     printer.on_trial_complete(0, [], early)
     for i in range(8):
@@ -76,9 +78,9 @@ def test_many_trials_still_show_each_new_best_the_first_failures_and_a_final_cou
     printer.on_experiment_end([])
     out = capsys.readouterr().out.splitlines()
     assert [line.split("] ", 1)[1] for line in out[:2]] == [
-        "new best val_accuracy=0.5000 (v0.5) [0/1000 done]",
-        "new best val_accuracy=0.7000 (v0.7) [0/1000 done]",
+        "new best val_accuracy=0.5000 (v0.5) [1/1000 done]",
+        "new best val_accuracy=0.7000 (v0.7) [3/1000 done]",
     ]
     assert sum("FAILED" in line for line in out) == 5 and "more trials failed" in out[7]
-    assert out[-1].endswith("status 0 running [], 9/1000 done (8 failed, 1 stopped early), best 0.7000 (v0.7)")
+    assert out[-1].endswith("status 0 running [], 12/1000 done (8 failed, 1 stopped early), best 0.7000 (v0.7)")
     assert len(out) == 9
