@@ -48,6 +48,7 @@ from raytune_suite.errors import UserCodeError, strip_colour
 from raytune_suite.objective import Objective, is_number
 from raytune_suite.runmap import RunMap
 from raytune_suite.space import SECTIONS, resolve_trial_config
+from raytune_suite.store import child_runs
 
 # What Tune adds to every result; everything else in a result is what the trainable reported.
 TUNE_BOOKKEEPING = {
@@ -215,9 +216,7 @@ class MlflowTracker(tune.Callback):
         tracker = cls(client, experiment_id, parent_id, metric, mode, max_epochs, sweep_dir=str(sweep_dir), **kw)
         # A driver killed between creating a child run and saving the map leaves a run only the store knows.
         trial_runs = dict(run_map.trials)
-        for run in client.search_runs(
-            [experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent_id}'", max_results=10000
-        ):
+        for run in child_runs(client, experiment_id, parent_id):
             trial_runs.setdefault(run.data.tags.get("trial_id", run.info.run_name), run.info.run_id)
         for trial_id, run_id in trial_runs.items():
             record = TrialRecord(run_id, config=run_map.configs.get(trial_id, {}))
