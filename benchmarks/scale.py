@@ -242,7 +242,8 @@ def main() -> None:
     ratio = (big["wall_s"] / big["trials"]) / (small["wall_s"] / small["trials"])
     fit_ratio = (big["fit_s"] / big["trials"]) / (small["fit_s"] / small["trials"])
     growth = big["rss_peak_mb"] - big["rss_base_mb"]
-    per_trial_kb = 1024 * (growth - (small["rss_peak_mb"] - small["rss_base_mb"])) / (big["trials"] - small["trials"])
+    more = big["trials"] - small["trials"]  # 0 with a single size
+    per_trial_kb = 1024 * (growth - (small["rss_peak_mb"] - small["rss_base_mb"])) / max(1, more)
     complete = all(r["children"] == r["trials"] == r["complete"] for r in results)
     goals = [
         (f"cost per trial {big['trials']} / {small['trials']} = {ratio:.2f} (fit only {fit_ratio:.2f})",
