@@ -59,10 +59,11 @@ TUNE_BOOKKEEPING = {
 # MLflow caps a tag value at 8,000 characters; the full traceback goes to the run's error.txt artifact.
 TAG_LIMIT = 5000
 # The run map holds every trial and is rewritten whole, on Tune's event loop. Written at every trial start, a
-# 400-trial sweep spent 79 s of its 293 s `fit()` there (O(trials²)). So a trial start writes it only if the last
-# write ended at least RUN_MAP_SPACING times that write's duration ago (as Ray spaces its own experiment snapshots:
-# <= 5 % of the loop's time), else a later step does. A child run a killed driver never wrote in the map is still
-# found by `attach`, in the store, by its parent tag.
+# 400-trial sweep spent 79 s of its 293 s `fit()` there (O(trials²); cProfile on a loaded 2-CPU machine,
+# `benchmarks/scale.py --profile`). So a trial start writes it only if the last write ended at least RUN_MAP_SPACING
+# times that write's duration ago (as Ray spaces its own experiment snapshots: <= 5 % of the loop's time), else a
+# later step does. A child run a killed driver never wrote in the map is still found by `attach`, in the store, by
+# its parent tag.
 RUN_MAP_SPACING = 19
 
 
