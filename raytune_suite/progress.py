@@ -1,7 +1,10 @@
-"""Live progress on the console: one line per trial event, with the sweep's best so far.
+"""Live progress on the console: one line per trial event, or, for a sweep of many trials, periodic summaries.
 
 Ray's own status table is switched off (verbose=0) because on a long sweep it repeats the whole table; these lines
-say what changed and stay readable in a CI log or a `ray job logs` stream.
+say what changed and stay readable in a CI log or a `ray job logs` stream. A sweep of more than `PER_TRIAL_UP_TO`
+trials would print two lines per trial (2,000 for 1,000 trials), so it prints instead one summary line every
+`summary_s` seconds ("N running, M/T done, ..., best ..."), a line when a trial that improved the best value ends
+(a few dozen at most: random search improves on ~ln(trials) of them), its first failures, and a final summary.
 """
 
 from __future__ import annotations
@@ -14,23 +17,51 @@ from ray import tune
 from raytune_suite.objective import Objective, is_number
 
 HEARTBEAT_S = 30.0
+# Above this many trials a sweep prints summaries instead of a line per trial start and end.
+PER_TRIAL_UP_TO = 50
+# Seconds between summary lines of a many-trial sweep: ~6 lines a minute whatever the trials' pace.
+SUMMARY_S = 10.0
+# Failures each get their own line up to this many; later ones are counted in the summaries.
+FAILURE_LINES = 5
+# A status line names at most this many running trials, then "+N more".
+RUNNING_SHOWN = 8
 
 
 class ProgressPrinter(tune.Callback):
     """Prints trial starts and ends as they happen, and a status line every `heartbeat_s` in between,
-    so a sweep whose epochs take minutes still shows it is alive and where it stands."""
+    so a sweep whose epochs take minutes still shows it is alive and where it stands.
+
+    Args:
+        metric / mode: the sweep's objective.
+        total: trials the sweep runs; above `per_trial_up_to` it prints summaries instead of a line per trial.
+        max_epochs: epochs a trial trains unless the scheduler stops it.
+        heartbeat_s: the longest silence; a status line is printed when nothing else was for this long.
+        summary_s: seconds between summary lines of a many-trial sweep (when something changed).
+        step: what one result is: an epoch, or an estimator trial's cross-validation.
+    """
 
     def __init__(
-        self, metric: str, mode: str, total: int, max_epochs: int, heartbeat_s: float = HEARTBEAT_S, step="epoch"
+        self,
+        metric: str,
+        mode: str,
+        total: int,
+        max_epochs: int,
+        heartbeat_s: float = HEARTBEAT_S,
+        summary_s: float = SUMMARY_S,
+        per_trial_up_to: int = PER_TRIAL_UP_TO,
+        step: str = "epoch",
     ):
         self.objective = Objective(metric, mode)
         self.step = step  # what one result is: an epoch, or an estimator trial's cross-validation
         self.metric, self.total, self.max_epochs = metric, total, max_epochs
-        self.heartbeat_s = heartbeat_s
+        self.heartbeat_s, self.summary_s = heartbeat_s, summary_s
+        self.summarise = total > per_trial_up_to
         self.started = self.last_said = time.monotonic()
-        self.done = 0
+        self.done = self.failed = self.early = 0
+        self.changed = False  # a trial started or ended since the last summary
         self.best: float | None = None
         self.best_trial = ""
+        self.announced: float | None = None  # the best value a "new best" line last showed
 
     def _say(self, text: str) -> None:
         self.last_said = time.monotonic()
@@ -38,36 +69,72 @@ class ProgressPrinter(tune.Callback):
         # sys.stdout is looked up per call: Tune pickles callbacks with the experiment state.
         print(f"[{elapsed:6.1f}s] {text}", file=sys.stdout, flush=True)
 
-    def on_step_end(self, iteration, trials, **info) -> None:
-        if time.monotonic() - self.last_said < self.heartbeat_s:
-            return
+    def _best(self) -> str:
+        return f"{self.best:.4f} ({self.best_trial})" if self.best is not None else "n/a"
+
+    def status(self, trials: list) -> str:
+        """`N running [id@epoch, ...], M/T done, best ...`; a many-trial sweep's also counts failed and stopped
+        trials. Only trials Tune still holds as running are listed, at most RUNNING_SHOWN of them."""
         running = [t for t in trials if t.status == "RUNNING"]
-        epochs = ", ".join(f"{t.trial_id}@{(t.last_result or {}).get('epoch', 0)}" for t in running)
-        best = f"{self.best:.4f} ({self.best_trial})" if self.best is not None else "n/a"
-        self._say(f"status {len(running)} running [{epochs}], {self.done}/{self.total} done, best {best}")
+        shown = [f"{t.trial_id}@{(t.last_result or {}).get('epoch', 0)}" for t in running[:RUNNING_SHOWN]]
+        if len(running) > RUNNING_SHOWN:
+            shown.append(f"+{len(running) - RUNNING_SHOWN} more")
+        counts = f" ({self.failed} failed, {self.early} stopped early)" if self.summarise else ""
+        return (
+            f"{len(running)} running [{', '.join(shown)}], {self.done}/{self.total} done{counts}, best {self._best()}"
+        )
+
+    def on_step_end(self, iteration, trials, **info) -> None:
+        quiet_s = time.monotonic() - self.last_said
+        if quiet_s >= self.heartbeat_s or (self.summarise and self.changed and quiet_s >= self.summary_s):
+            self.changed = False
+            self._say(f"status {self.status(trials)}")
 
     def on_trial_start(self, iteration, trials, trial, **info) -> None:
-        self._say(f"start  {trial.trial_id}  ({self.done}/{self.total} done)")
+        self.changed = True
+        if not self.summarise:
+            self._say(f"start  {trial.trial_id}  ({self.done}/{self.total} done)")
 
     def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
         value = result.get(self.metric)
         if not result.get("diverged") and self.objective.better(value, self.best):
             self.best, self.best_trial = float(value), trial.trial_id
 
+    def _announce_best(self) -> None:
+        """A many-trial sweep's line for a better best, once the trial that set it ended (not at every epoch)."""
+        if self.best is not None and self.best != self.announced:
+            self.announced = self.best
+            self._say(f"new best {self.metric}={self.best:.4f} ({self.best_trial}) [{self.done}/{self.total} done]")
+
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
         self.done += 1
+        self.changed = True
         result = trial.last_result or {}
         epochs = int(result.get("epoch", result.get("training_iteration", 0)))
         diverged = bool(result.get("diverged"))
         how = "diverged" if diverged else "finished" if epochs >= self.max_epochs else "stopped early"
+        self.early += how != "finished"
+        if self.summarise:
+            self._announce_best()
+            return
         value = result.get(self.metric)
         shown = "diverged" if diverged else f"{value:.4f}" if is_number(value) else "n/a"
-        best = f"{self.best:.4f} ({self.best_trial})" if self.best is not None else "n/a"
         self._say(
             f"{how:13s} {trial.trial_id} after {epochs} {self.step}(s): {self.metric}={shown}  "
-            f"[{self.done}/{self.total} done, best {best}]"
+            f"[{self.done}/{self.total} done, best {self._best()}]"
         )
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
         self.done += 1
-        self._say(f"FAILED {trial.trial_id}: see error.txt in {trial.path}")
+        self.failed += 1
+        self.changed = True
+        if self.summarise:
+            self._announce_best()
+        if not self.summarise or self.failed <= FAILURE_LINES:
+            self._say(f"FAILED {trial.trial_id}: see error.txt in {trial.path}")
+        elif self.failed == FAILURE_LINES + 1:
+            self._say("more trials failed: counted in the status lines from now on (error.txt in each trial folder)")
+
+    def on_experiment_end(self, trials, **info) -> None:
+        if self.summarise:
+            self._say(f"status {self.status(trials)}")

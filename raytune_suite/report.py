@@ -108,9 +108,9 @@ def load_sweep(client, parent_run_id: str) -> SweepData:
         name=parent.info.run_name, parent_run_id=parent_run_id, experiment_id=parent.info.experiment_id,
         metric=metric, mode=mode, scheduler=tune_cfg.get("scheduler", ""), epochs=epochs, rungs=rungs, space=space,
     )  # fmt: skip
-    children = client.search_runs(
-        [parent.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'", max_results=5000
-    )
+    from raytune_suite.store import child_runs
+
+    children = child_runs(client, parent.info.experiment_id, parent_run_id)
     for run in sorted(children, key=lambda r: r.info.start_time):
         history = sorted((m.step, m.value) for m in client.get_metric_history(run.info.run_id, metric))
         trial = TrialData(

@@ -25,6 +25,8 @@ if TYPE_CHECKING:  # MLflow is imported where a store is opened: the preflight r
     from raytune_suite.store_writer import QueuedClient
 
 DEFAULT_DB = "mlflow.db"
+# Runs per `search_runs` page when listing a parent's children (MLflow's own default page size).
+CHILD_PAGE = 1000
 
 
 def default_tracking_uri() -> str:
@@ -134,6 +136,21 @@ def experiment_id_for(client: MlflowClient, name: str, tracking_uri: str) -> str
         if existing is None:
             raise
         return existing.experiment_id
+
+
+def child_runs(client, experiment_id: str, parent_run_id: str, page: int = CHILD_PAGE) -> list:
+    """Every child run of a sweep's parent, page by page: one `search_runs` call returns at most `max_results`
+    runs and says nothing when it stops short, so a fixed limit silently drops the trials beyond it."""
+    runs, token = [], None
+    while True:
+        found = client.search_runs(
+            [experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'", max_results=page,
+            page_token=token,
+        )  # fmt: skip
+        runs += found
+        token = found.token
+        if not token:
+            return runs
 
 
 @contextlib.contextmanager

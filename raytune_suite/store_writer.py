@@ -4,6 +4,7 @@ Tune calls its callbacks on the driver's event loop, and while a callback runs n
 trials wait. A SQLite or HTTP write costs ~10 ms, and ending a run ~90 ms: done inline, a 40-trial sweep pays
 seconds of idle CPUs. MLflow's own async logging is no cure here: each flush waits ~1.4 s for its batching
 interval. Queued writes cost the loop microseconds; `drain()` waits for them before anything reads the store.
+`stats` counts what the thread did (calls, seconds busy, the deepest the queue got), for benchmarks and tests.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from concurrent.futures import Future
+from dataclasses import dataclass
 from typing import Any
 
 from mlflow import MlflowClient
@@ -27,6 +30,16 @@ SYNCHRONOUS = {
 }  # fmt: skip
 
 
+@dataclass
+class WriterStats:
+    """What the writer thread did. Args: calls: calls run (reads and writes); busy_s: seconds spent in them;
+    max_backlog: the most calls ever waiting at once, the one being run included."""
+
+    calls: int = 0
+    busy_s: float = 0.0
+    max_backlog: int = 0
+
+
 class QueuedClient:
     """Proxy for `MlflowClient` whose calls all run on one writer thread, in the order they were made.
 
@@ -38,6 +51,7 @@ class QueuedClient:
         self.client = client
         self._queue: queue.Queue | None = None
         self._errors: list[str] = []
+        self.stats = WriterStats()
 
     def __getattr__(self, name: str) -> Any:
         method = getattr(self.client, name)
@@ -53,11 +67,14 @@ class QueuedClient:
             threading.Thread(target=self._work, args=(self._queue,), name="mlflow-writer", daemon=True).start()
         done: Future = Future()
         self._queue.put((name, method, args, kwargs, done))
+        # unfinished_tasks: queued plus the one being run; read without the lock (a benchmark figure, not a control)
+        self.stats.max_backlog = max(self.stats.max_backlog, self._queue.unfinished_tasks)
         return done
 
     def _work(self, q: queue.Queue) -> None:
         while True:
             name, method, args, kwargs, done = q.get()
+            started = time.perf_counter()
             try:
                 done.set_result(method(*args, **kwargs))
             except Exception as exc:
@@ -66,6 +83,8 @@ class QueuedClient:
                     self._errors.append(f"{name}: {exc}")
                     log.warning("MLflow %s failed: %s", name, exc)
             finally:
+                self.stats.calls += 1
+                self.stats.busy_s += time.perf_counter() - started
                 q.task_done()
 
     def drain(self) -> None:
@@ -78,7 +97,7 @@ class QueuedClient:
 
     # Tune pickles callbacks with its experiment state: ship the client, not the thread.
     def __getstate__(self) -> dict:
-        return {"client": self.client, "_queue": None, "_errors": []}
+        return {"client": self.client, "_queue": None, "_errors": [], "stats": WriterStats()}
 
     def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
+        self.__dict__.update({"stats": WriterStats(), **state})  # a state pickled before `stats` existed

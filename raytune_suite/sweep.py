@@ -24,7 +24,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlflow.entities import RunStatus
 
@@ -35,6 +35,9 @@ from raytune_suite.publish import publish
 from raytune_suite.runmap import RUN_MAP_FILE, RunMap
 from raytune_suite.store import default_tracking_uri
 from raytune_suite.tuner import total_trials
+
+if TYPE_CHECKING:
+    from raytune_suite.store_writer import WriterStats
 
 SWEEP_CONFIG = "sweep_config.yaml"
 # Seconds Tune gets to stop after a SIGTERM before the stop is forced: it then waits on trial actors that may never
@@ -76,7 +79,8 @@ class SweepResult:
     failed: int
     wall_s: float
     fit_s: float
-    phases: dict[str, float]
+    phases: dict[str, float]  # seconds since the start: ray_up, first_trial, fit_end, published, ray_down
+    writer: WriterStats | None = None  # what the MLflow writer thread did (store_writer.QueuedClient.stats)
 
 
 def connect_ray(
@@ -198,6 +202,7 @@ def run_sweep(
         best_trial=best[0] if best else None, best_value=best[1].best if best else None,
         best_epoch=best[1].best_epoch if best else 0, best_config=best[1].best_config if best else {},
         trials=len(results), failed=failed, wall_s=time.monotonic() - started, fit_s=fit_s, phases=phases,
+        writer=getattr(tracker.client, "stats", None),
     )  # fmt: skip
     if failed == len(results):
         first = next(iter(tracker.errors.values()), None) or strip_colour(str(results.errors[0])).splitlines()[-1]

@@ -51,6 +51,7 @@ from raytune_suite.estimators import SERIES
 from raytune_suite.objective import Objective, is_number
 from raytune_suite.runmap import RunMap
 from raytune_suite.space import SECTIONS, resolve_trial_config
+from raytune_suite.store import child_runs
 
 # What Tune adds to every result; everything else in a result is what the trainable reported.
 TUNE_BOOKKEEPING = {
@@ -60,6 +61,13 @@ TUNE_BOOKKEEPING = {
 }  # fmt: skip
 # MLflow caps a tag value at 8,000 characters; the full traceback goes to the run's error.txt artifact.
 TAG_LIMIT = 5000
+# The run map holds every trial and is rewritten whole, on Tune's event loop. Written at every trial start, a
+# 400-trial sweep spent 79 s of its 293 s `fit()` there (O(trials²); cProfile on a loaded 2-CPU machine,
+# `benchmarks/scale.py --profile`). So a trial start writes it only if the last write ended at least RUN_MAP_SPACING
+# times that write's duration ago (as Ray spaces its own experiment snapshots: <= 5 % of the loop's time), else a
+# later step does. A child run a killed driver never wrote in the map is still found by `attach`, in the store, by
+# its parent tag.
+RUN_MAP_SPACING = 19
 
 
 def flatten(sections: dict[str, dict[str, Any]]) -> dict[str, str]:
@@ -202,6 +210,8 @@ class MlflowTracker(tune.Callback):
         self.write_errors: list[str] = []
         self.errors: dict[str, str] = {}  # trial id -> one line saying why it failed
         self.parent_status: str | None = None  # set once the parent run is ended
+        self._next_map_save = 0.0  # monotonic time before which a trial start leaves the run map to a later step
+        self._map_unsaved = False  # trials started since the map was last written
 
     @classmethod
     def attach(cls, client: MlflowClient, sweep_dir: str, metric: str, mode: str, max_epochs: int, **kw):
@@ -216,9 +226,7 @@ class MlflowTracker(tune.Callback):
         tracker = cls(client, experiment_id, parent_id, metric, mode, max_epochs, sweep_dir=str(sweep_dir), **kw)
         # A driver killed between creating a child run and saving the map leaves a run only the store knows.
         trial_runs = dict(run_map.trials)
-        for run in client.search_runs(
-            [experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent_id}'", max_results=10000
-        ):
+        for run in child_runs(client, experiment_id, parent_id):
             trial_runs.setdefault(run.data.tags.get("trial_id", run.info.run_name), run.info.run_id)
         for trial_id, run_id in trial_runs.items():
             record = TrialRecord(run_id, config=run_map.configs.get(trial_id, {}))
@@ -255,7 +263,7 @@ class MlflowTracker(tune.Callback):
         self.client.log_batch(run.info.run_id, params=params)
         self.records[trial.trial_id] = TrialRecord(run.info.run_id, config=sections, best_config=sections)
         self.open_runs.add(run.info.run_id)
-        self.save_run_map()
+        self.save_run_map(soon=True)
 
     def on_trial_restore(self, iteration: int, trials: list, trial, **info) -> None:
         self.active.add(trial.trial_id)
@@ -302,7 +310,13 @@ class MlflowTracker(tune.Callback):
                 self.client.log_text(record.run_id, error.text, "error.txt")
         self._end_trial(trial, RunStatus.FAILED)
 
+    def on_step_end(self, iteration: int, trials: list, **info) -> None:
+        if self._map_unsaved:
+            self.save_run_map(soon=True)
+
     def on_experiment_end(self, trials: list, **info) -> None:
+        if self._map_unsaved:
+            self.save_run_map()
         self._drop_orphans({t.trial_id for t in trials})
         # Tune returns normally from Ctrl-C / SIGINT: it stops running trials (status TERMINATED) without
         # completing them, so a trial this session ran but never saw end, or one never started, tells an interruption.
@@ -350,7 +364,7 @@ class MlflowTracker(tune.Callback):
             params=[Param(f"gen{gen}.{k}", v) for k, v in changed.items()],
             tags=[RunTag("generation", str(gen)), RunTag(f"gen{gen}.from_epoch", str(epoch))],
         )
-        self.save_run_map()
+        self.save_run_map(soon=True)
 
     def _reopen(self, record: TrialRecord) -> None:
         if record.run_id in self.open_runs:
@@ -432,6 +446,11 @@ class MlflowTracker(tune.Callback):
         """End every child run still open with `status` and record the best trial (its `best.*` params only if
         the sweep is `complete`). Runs are ended before anything waits on the store, so a failed write never leaves
         them RUNNING; write failures are kept in `write_errors`."""
+        if self._map_unsaved:  # a fit cut short may never have reached on_experiment_end
+            try:
+                self.save_run_map()
+            except Exception as exc:  # the runs must still end
+                self.write_errors.append(f"run map: {type(exc).__name__}: {exc}")
         for run_id in list(self.open_runs):
             self.client.set_tag(run_id, "status", RunStatus.to_string(status))
             self.client.set_terminated(run_id, RunStatus.to_string(status))
@@ -487,8 +506,14 @@ class MlflowTracker(tune.Callback):
         tags.update({k: str(result[k]) for k in ("hostname", "device", "gpu_ids", "world_size") if k in result})
         self.client.log_batch(record.run_id, tags=[RunTag(k, v) for k, v in tags.items()])
 
-    def save_run_map(self) -> None:
+    def save_run_map(self, soon: bool = False) -> None:
+        """Write the run map now; with `soon`, only if the spacing since the last write allows, else at the next
+        step of Tune's loop that it does (`on_step_end`), at the latest when the experiment ends."""
         if self.sweep_dir is None:
+            return
+        started = time.monotonic()
+        if soon and started < self._next_map_save:
+            self._map_unsaved = True
             return
         RunMap(
             parent_run_id=self.parent_run_id,
@@ -497,6 +522,9 @@ class MlflowTracker(tune.Callback):
             trials={t: r.run_id for t, r in self.records.items()},
             configs={t: r.config for t, r in self.records.items()},
         ).save(self.sweep_dir)
+        finished = time.monotonic()
+        self._next_map_save = finished + RUN_MAP_SPACING * (finished - started)
+        self._map_unsaved = False
 
 
 def result_metrics(metrics: dict[str, float], result: dict, epoch: int, now: int) -> list[Metric]:

@@ -29,3 +29,58 @@ def test_completion_lines_say_whether_the_scheduler_stopped_the_trial(capsys):
     out = capsys.readouterr().out.splitlines()
     assert "stopped early e after 1 epoch(s): val_loss=0.7000  [1/2 done" in out[0]
     assert "finished      f after 5 epoch(s): val_loss=0.2000  [2/2 done, best 0.2000 (f)]" in out[1]
+
+
+def many(total: int = 1000, **kw) -> ProgressPrinter:
+    return ProgressPrinter("val_accuracy", "max", total=total, max_epochs=3, **kw)
+
+
+def test_a_sweep_of_many_trials_prints_summaries_not_a_line_per_trial(capsys):
+    printer = many(summary_s=3600, heartbeat_s=3600)
+    for i in range(200):
+        t = trial(f"t{i}", "TERMINATED", 3, 0.5)
+        printer.on_trial_start(0, [], t)
+        printer.on_trial_complete(0, [], t)
+        printer.on_step_end(0, [t])
+    assert capsys.readouterr().out == ""  # nothing per trial, and no summary before summary_s
+
+    printer.summary_s = 0.0
+    running = [trial(f"r{i}", "RUNNING", 1, 0.5) for i in range(20)]
+    printer.on_step_end(0, running)
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 1
+    assert "status 20 running [r0@1, r1@1, r2@1, r3@1, r4@1, r5@1, r6@1, r7@1, +12 more], 200/1000 done" in out[0]
+    assert "(0 failed, 0 stopped early), best n/a" in out[0]
+
+    printer.on_step_end(0, running)  # nothing changed since: quiet until the heartbeat
+    assert capsys.readouterr().out == ""
+
+
+def test_a_small_sweep_keeps_its_line_per_trial(capsys):
+    printer = ProgressPrinter("val_accuracy", "max", total=50, max_epochs=3)
+    t = trial("a", "TERMINATED", 3, 0.5)
+    printer.on_trial_start(0, [], t)
+    printer.on_trial_complete(0, [], t)
+    assert len(capsys.readouterr().out.splitlines()) == 2
+
+
+def test_many_trials_still_show_each_new_best_the_first_failures_and_a_final_count(capsys):
+    printer = many(summary_s=3600, heartbeat_s=3600)
+    for value in (0.5, 0.4, 0.7):
+        t = trial(f"v{value}", "TERMINATED", 3, value)
+        for epoch_value in (value - 0.2, value - 0.1, value):  # a line per trial that ended best, not per epoch
+            printer.on_trial_result(0, [], t, {**t.last_result, "val_accuracy": epoch_value})
+        printer.on_trial_complete(0, [], t)
+    early = trial("e", "TERMINATED", 1, 0.1)
+    printer.on_trial_complete(0, [], early)
+    for i in range(8):
+        printer.on_trial_error(0, [], trial(f"f{i}", "ERROR", 1, 0.0))
+    printer.on_experiment_end([])
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split("] ", 1)[1] for line in out[:2]] == [
+        "new best val_accuracy=0.5000 (v0.5) [1/1000 done]",
+        "new best val_accuracy=0.7000 (v0.7) [3/1000 done]",
+    ]
+    assert sum("FAILED" in line for line in out) == 5 and "more trials failed" in out[7]
+    assert out[-1].endswith("status 0 running [], 12/1000 done (8 failed, 1 stopped early), best 0.7000 (v0.7)")
+    assert len(out) == 9

@@ -50,3 +50,13 @@ def test_uploads_finish_before_the_call_returns_so_temporary_files_may_go(client
     (folder / "a.txt").unlink()  # what a TemporaryDirectory does on exit
     queued.drain()
     assert [a.path for a in client.list_artifacts(run_id)] == ["a.txt"]
+
+
+def test_stats_count_the_calls_and_the_deepest_backlog(client):
+    queued = QueuedClient(client)
+    run_id = queued.create_run(client.create_experiment("x")).info.run_id
+    for step in range(20):
+        queued.log_batch(run_id, metrics=[Metric("loss", 1.0, 0, step)])
+    queued.drain()
+    assert queued.stats.calls == 21 and queued.stats.busy_s > 0
+    assert 1 <= queued.stats.max_backlog <= 20

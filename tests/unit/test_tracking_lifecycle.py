@@ -61,3 +61,46 @@ def test_a_diverged_trial_is_never_the_best_even_with_the_best_value(tracker):
     assert best_id == "good" and record.best == 0.5
     history = client.get_metric_history(tracker.records["diverged"].run_id, "val_loss")
     assert history[0].value == 0.1 and str(history[1].value) == "nan"
+
+
+def test_the_run_map_is_not_rewritten_at_every_trial_start_yet_ends_complete(tracker, tmp_path, monkeypatch):
+    from raytune_suite.runmap import RunMap
+
+    tracker, _ = tracker
+    tracker.sweep_dir = str(tmp_path / "sweep")
+    saves = []
+    monkeypatch.setattr(RunMap, "save", lambda self, folder: saves.append(sorted(self.trials)))
+    tracker.save_run_map()
+    tracker._next_map_save = float("inf")  # as after a slow write: the next ones wait
+    for tid in ("a", "b", "c"):
+        tracker.on_trial_start(0, [], trial(tid))
+    tracker.on_step_end(0, [])
+    assert saves == [[]]  # a trial start never pays for rewriting every trial's entry
+    tracker.on_experiment_end([trial(t) for t in ("a", "b", "c")])
+    assert saves == [[], ["a", "b", "c"]]
+
+
+def test_a_deferred_run_map_is_written_at_the_next_step_once_the_spacing_allows(tracker, tmp_path, monkeypatch):
+    from raytune_suite.runmap import RunMap
+
+    tracker, _ = tracker
+    tracker.sweep_dir = str(tmp_path / "sweep")
+    saves = []
+    monkeypatch.setattr(RunMap, "save", lambda self, folder: saves.append(sorted(self.trials)))
+    tracker._next_map_save = float("inf")
+    tracker.on_trial_start(0, [], trial("a"))
+    tracker._next_map_save = 0.0  # the spacing has passed
+    tracker.on_step_end(0, [])
+    tracker.on_step_end(0, [])  # nothing new: no second write
+    assert saves == [["a"]]
+
+
+def test_an_interrupted_sweep_still_writes_its_deferred_run_map(tracker, tmp_path):
+    from raytune_suite.runmap import RunMap
+
+    tracker, _ = tracker
+    tracker.sweep_dir = str(tmp_path / "sweep")
+    tracker._next_map_save = float("inf")
+    tracker.on_trial_start(0, [], trial("a"))
+    tracker.finish(RunStatus.KILLED)  # no on_experiment_end: the fit was cut short
+    assert list(RunMap.load(tmp_path / "sweep").trials) == ["a"]
