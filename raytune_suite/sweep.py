@@ -26,12 +26,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlflow.entities import RunStatus
-
 from raytune_suite import storage as files  # the module; `storage` is run_sweep's argument
 from raytune_suite.config import ExperimentConfig
 from raytune_suite.errors import ConfigError, RunFailure, strip_colour
-from raytune_suite.publish import publish
 from raytune_suite.runmap import RUN_MAP_FILE, RunMap
 from raytune_suite.store import default_tracking_uri
 from raytune_suite.tuner import total_trials
@@ -160,6 +157,10 @@ def run_sweep(
                     connect_ray(address, num_cpus=num_cpus, num_gpus=num_gpus, dashboard=cfg.tune.workers_per_trial > 1)
             finally:
                 tracker = opening.result()
+            from mlflow.entities import RunStatus  # imported by now, on the tracker's thread
+
+            from raytune_suite.publish import publish
+
             phases["ray_up"] = time.monotonic() - started
             say(f"MLflow parent run {tracker.parent_run_id}; Ray up after {phases['ray_up']:.1f} s")
             tuner = make_tuner(cfg, sweep_dir, tracker, trainable, resume is not None)
@@ -183,11 +184,11 @@ def run_sweep(
             tracker.end_parent(status)
             phases["published"] = time.monotonic() - started
         except (KeyboardInterrupt, SystemExit):  # SystemExit: a trainable or library that calls sys.exit
-            end_runs(tracker, RunStatus.KILLED)
+            end_runs(tracker, "KILLED")
             hint.say()
             raise KeyboardInterrupt from None
         except BaseException:
-            end_runs(tracker, RunStatus.FAILED)
+            end_runs(tracker, "FAILED")
             hint.say()
             raise
         finally:
@@ -258,7 +259,7 @@ def open_tracker(cfg: ExperimentConfig, uri: str, sweep_dir: str, resume: bool):
         save_config(cfg, sweep_dir)
         tracker.save_run_map()
     except OSError as exc:
-        tracker.finish(RunStatus.FAILED)
+        tracker.finish(tracking.RunStatus.FAILED)
         raise RunFailure(
             f"run.storage: cannot write {sweep_dir} ({exc.strerror or exc}); free space or fix the path"
         ) from None
@@ -288,12 +289,14 @@ def make_tuner(cfg: ExperimentConfig, sweep_dir: str, tracker, trainable, resume
     )
 
 
-def end_runs(tracker, status: int) -> None:
+def end_runs(tracker, status: str) -> None:
     """On the way out of a failed or interrupted sweep: end every open run; never mask the original exit."""
     if tracker is None:
         return
     try:
-        tracker.finish(status)
+        from mlflow.entities import RunStatus
+
+        tracker.finish(RunStatus.from_string(status))
     except BaseException as exc:
         print(f"warning: could not end every MLflow run: {type(exc).__name__}: {exc}", file=sys.stderr)
 
