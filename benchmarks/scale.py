@@ -77,6 +77,7 @@ def peak_mb() -> float:
 
 def child(args: argparse.Namespace) -> None:
     """One sweep of `args.size` trials in this process, with cwd = its own temporary folder (the default store)."""
+    from raytune_suite import publish as publishing
     from raytune_suite import sweep
     from raytune_suite.config import load_config
     from raytune_suite.sweep import connect_ray
@@ -93,13 +94,13 @@ def child(args: argparse.Namespace) -> None:
     connect_ray(None)
     base = rss_mb()
     marks = {}
-    publish = sweep.publish
+    publish = publishing.publish  # run_sweep imports it from its module when fit() has returned
 
-    def timed_publish(*a, **kw):  # the peak before the end-of-sweep report and model (their imports: matplotlib...)
+    def timed_publish(*a, **kw):  # the peak when fit() has returned (the report's libraries are imported during fit)
         marks["fit_peak_mb"] = peak_mb()
         return publish(*a, **kw)
 
-    sweep.publish = timed_publish
+    publishing.publish = timed_publish
     result = sweep.run_sweep(cfg, storage="ray_results", trainable=_with_bench({"epoch_s": args.epoch_s}))
     peak = peak_mb()
     writer = result.writer
