@@ -1,6 +1,6 @@
 """Sentiment of Rotten Tomatoes review snippets by logistic regression on word counts: an estimator experiment.
 
-The same reviews, training split (`tune.seed`, `data.val_size`), tokenizer and word-count features as
+The same reviews, training split (`tune.split_seed`, `data.val_size`), tokenizer and word-count features as
 rt_transformer and its bag-of-words baseline (`python benchmarks/nlp_baseline.py`); the 20 % validation split stays
 unseen. Each trial scores one config by k-fold cross-validation over the training split, as GridSearchCV does (the
 YAML's `cv:` section). The estimator is a pipeline, so the vocabulary is learned inside each fold from its training

@@ -135,8 +135,9 @@ class TuneSettings(BaseModel):
     points_to_evaluate: list[dict[str, Any]] = Field(
         default_factory=list, description="seed configs tried first, e.g. [{train: {lr: 1.0e-3}}]; tuned keys only"
     )
-    seed: int = Field(
-        0, description="seeds the searcher, load_data's split and each trial's torch: the same split in every trial"
+    seed: int = Field(0, description="seeds the searcher and each trial's torch (not the data: see split_seed)")
+    split_seed: int = Field(
+        0, description="seeds load_data's train/validation split and cv folds: fixed while tune.seed varies the search"
     )
     asha: AshaSettings = Field(default_factory=AshaSettings, description="ASHA's settings (see tune.asha.*)")
     resources: Resources = Field(default_factory=Resources, description="per trial (see tune.resources.*)")
@@ -196,7 +197,7 @@ class CvSettings(BaseModel):
     shuffle: bool = Field(
         True, description="shuffle before splitting (seeded by cv.seed); false: exactly GridSearchCV(cv=k)'s folds"
     )
-    seed: int | None = Field(None, description="seeds the shuffled folds; default: tune.seed")
+    seed: int | None = Field(None, description="seeds the shuffled folds; default: tune.split_seed")
 
     _scoring = field_validator("scoring")(_scorer_name)
 

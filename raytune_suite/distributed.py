@@ -90,7 +90,7 @@ def train_worker(config: dict[str, Any]) -> None:
     rank, world = context.get_world_rank(), context.get_world_size()
     trial = Trial.from_config(config)
     device = ray.train.torch.get_device()
-    data = cached_data(trial.experiment.ref, trial.data.model_dump_json(), trial.seed)
+    data = cached_data(trial.experiment.ref, trial.data.model_dump_json(), trial.split_seed)
     sampler = DistributedSampler(range(len(data.train_y)), num_replicas=world, rank=rank, seed=trial.seed)
 
     torch.manual_seed(trial.seed)

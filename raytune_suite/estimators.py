@@ -2,7 +2,7 @@
 
 The scores are GridSearchCV's own: the folds come from the splitter `GridSearchCV(cv=k)` would build
 (`StratifiedKFold` for a classifier of a binary or multiclass target, else `KFold`; `cv.shuffle` seeded by
-`cv.seed`, default `tune.seed`), the same for every config, and scikit-learn's `cross_validate` fits and scores
+`cv.seed`, default `tune.split_seed`), the same for every config, and scikit-learn's `cross_validate` fits and scores
 them with the scorer `cv.scoring` names. A trial reports once, the row GridSearchCV's `cv_results_` would hold:
 `split<k>_test_score`, `mean_test_score` (the sweep's objective), `std_test_score` and the fit and score times,
 plus the fold scores as one series (`SERIES`) that the driver logs to MLflow as `cv_<scoring>_fold`, one step per
@@ -78,11 +78,10 @@ def train_estimator_trial(config: dict[str, Any]) -> None:
     data_cfg = experiment.DataConfig.model_validate(sections["data"])
     cpus = int(granted_resources().get("CPU", 1))
     with experiment_code(experiment):
-        x, y = cached_data(experiment.ref, data_cfg.model_dump_json(), suite["seed"])
+        x, y = cached_data(experiment.ref, data_cfg.model_dump_json(), suite["split_seed"])
         estimator = experiment.build_estimator(model_cfg)
-        result = cross_validation(
-            estimator, x, y, CvSettings.model_validate(suite["cv"]), suite["seed"], n_jobs=cpus if cpus > 1 else None
-        )
+        cv = CvSettings.model_validate(suite["cv"])
+        result = cross_validation(estimator, x, y, cv, suite["split_seed"], n_jobs=cpus if cpus > 1 else None)
     tune.report(result)
 
 

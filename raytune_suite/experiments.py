@@ -12,7 +12,7 @@ An experiment is one Python module that defines:
 
 `TASKS`: `classification` (logits `(n, classes)`, int64 class ids; cross-entropy; reports val_loss, val_accuracy)
 and `regression` (`n` predictions, float32 targets; ½·MSE; reports val_loss, val_rmse). `load_data` gets
-`tune.seed`, the same in every trial, so every trial sees the same split (`raytune_suite.data.split_indices`);
+`tune.split_seed`, the same in every trial, so every trial sees the same split (`raytune_suite.data.split_indices`);
 the `info` dict it returns in `Datasets` is what `build_model` receives. `experiment:` in the YAML resolves to a
 `.py` file relative to the YAML, a name in `experiments/`, or a dotted module of an installed package.
 

@@ -186,7 +186,7 @@ def time_epoch(cfg: ExperimentConfig) -> tuple[float, str]:
         device = pick_device(cfg.tune.resources.gpu)
         trial.train = trial.train.model_copy(update={"precision": resolve_precision(trial.train.precision, device)})
         with user_code(trial.experiment, "an epoch of the defaults"):
-            data = trial.experiment.load_data(trial.data, trial.seed)
+            data = trial.experiment.load_data(trial.data, trial.split_seed)
             model, optimizer, scheduler, scaler, gen = build_training(trial, data, device)
             started = time.perf_counter()
             train_epoch(model, data, optimizer, scheduler, trial, gen, device, scaler)
@@ -210,10 +210,10 @@ def time_fit(cfg: ExperimentConfig) -> tuple[float, str]:
     experiment = load_experiment(cfg.experiment)
     sections = cfg.fixed_sections()
     with user_code(experiment, "load_data"):
-        x, y = experiment.load_data(experiment.DataConfig.model_validate(sections["data"]), cfg.tune.seed)
+        x, y = experiment.load_data(experiment.DataConfig.model_validate(sections["data"]), cfg.tune.split_seed)
     with user_code(experiment, "build_estimator"):
         estimator = experiment.build_estimator(experiment.ModelConfig.model_validate(sections["model"]))
-    first = next(cv_splitter(cfg.cv, estimator, y, cfg.tune.seed).split(x, y))
+    first = next(cv_splitter(cfg.cv, estimator, y, cfg.tune.split_seed).split(x, y))
     with user_code(experiment, "the estimator's fit"):
         started = time.perf_counter()
         cross_validate(estimator, x, y, cv=[first], scoring=cfg.cv.scoring, error_score="raise")

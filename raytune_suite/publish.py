@@ -114,7 +114,7 @@ def log_best_model(
         raise ValueError(f"the weights in {checkpoint} are not finite")
     experiment = pickled_experiment(cfg)
     data_cfg = experiment.DataConfig.model_validate(sections["data"])
-    data = experiment.load_data(data_cfg, cfg.tune.seed)
+    data = experiment.load_data(data_cfg, cfg.tune.split_seed)
     model = experiment.build_model(experiment.ModelConfig.model_validate(sections["model"]), data.info)
     model.load_state_dict(state["model"])
     model.eval()
@@ -148,7 +148,7 @@ def log_best_estimator(
     from raytune_suite.estimators import refit
 
     experiment = pickled_experiment(cfg)
-    estimator, examples = refit(experiment, sections, cfg.tune.seed)
+    estimator, examples = refit(experiment, sections, cfg.tune.split_seed)
     with logging_to_ended_run(client, run_id, "mlflow.sklearn"):
         info = mlflow.sklearn.log_model(
             estimator,

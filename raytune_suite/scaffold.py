@@ -55,7 +55,7 @@ class ModelConfig(BaseModel):
 
 
 def load_data(cfg: DataConfig, seed: int) -> Datasets:
-    """Called once per worker process with tune.seed, so every trial sees the same split."""
+    """Called once per worker process with tune.split_seed, so every trial sees the same split."""
     from sklearn.datasets import load_digits
 
     x, y = load_digits(return_X_y=True)
@@ -155,7 +155,7 @@ class ModelConfig(BaseModel):
 
 
 def load_data(cfg: DataConfig, seed: int) -> Datasets:
-    """Called once per worker process with tune.seed, so every trial sees the same split."""
+    """Called once per worker process with tune.split_seed, so every trial sees the same split."""
     from sklearn.datasets import load_diabetes
 
     x, y = load_diabetes(return_X_y=True, scaled=False)

@@ -30,7 +30,7 @@ def smoke_check(cfg: ExperimentConfig) -> None:
         estimator_smoke_check(cfg, experiment)
         return
     with user_code(experiment, "load_data"):
-        data = experiment.load_data(experiment.DataConfig.model_validate(cfg.data), cfg.tune.seed)
+        data = experiment.load_data(experiment.DataConfig.model_validate(cfg.data), cfg.tune.split_seed)
     if len(data.train_y) == 0 or len(data.val_y) == 0:
         raise ConfigError(
             f"experiment: {experiment.ref} load_data returned {len(data.train_y)} training and {len(data.val_y)} "
@@ -63,7 +63,7 @@ def estimator_smoke_check(cfg: ExperimentConfig, experiment) -> None:
     from raytune_suite.estimators import cv_splitter
 
     with user_code(experiment, "load_data"):
-        data = experiment.load_data(experiment.DataConfig.model_validate(cfg.data), cfg.tune.seed)
+        data = experiment.load_data(experiment.DataConfig.model_validate(cfg.data), cfg.tune.split_seed)
     if not (isinstance(data, tuple | list) and len(data) == 2 and len(data[0]) == len(data[1]) > 0):
         raise ConfigError(
             f"experiment: {experiment.ref} load_data must return (X, y) with one label per example and at least "
@@ -80,14 +80,14 @@ def estimator_smoke_check(cfg: ExperimentConfig, experiment) -> None:
                 f"scikit-learn estimator, for model {sections['model']}; return the estimator"
             )
         if few is None:  # the folds are the same for every config
-            splitter = cv_splitter(cfg.cv, estimator, y, cfg.tune.seed)
+            splitter = cv_splitter(cfg.cv, estimator, y, cfg.tune.split_seed)
             try:
                 next(splitter.split(x, y))
             except ValueError as err:
                 raise ConfigError(f"cv.folds: {' '.join(str(err).split())}; lower cv.folds") from None
             stratify = y if isinstance(splitter, StratifiedKFold) else None  # every class among the few
             n = min(len(y), ESTIMATOR_EXAMPLES)
-            few = resample(x, y, replace=False, n_samples=n, stratify=stratify, random_state=cfg.tune.seed)
+            few = resample(x, y, replace=False, n_samples=n, stratify=stratify, random_state=cfg.tune.split_seed)
         with user_code(experiment, f"the estimator's fit (model {sections['model']})"):
             estimator.fit(*few)
         scoring_check(cfg, estimator, *few)

@@ -317,7 +317,10 @@ def stored_config(sweep_dir: str) -> ExperimentConfig:
     path = files.join(sweep_dir, SWEEP_CONFIG)
     if not files.exists(path):
         raise ConfigError(f"--resume {sweep_dir}: no {SWEEP_CONFIG} there; pass the sweep folder `run` printed")
-    return validate_config(yaml.safe_load(files.read_text(path)))
+    raw = yaml.safe_load(files.read_text(path))
+    tune = raw.setdefault("tune", {})
+    tune.setdefault("split_seed", tune.get("seed", 0))  # saved before split_seed existed: tune.seed made the split
+    return validate_config(raw)
 
 
 def find_sweep_dir(resume: str | Path, storage_path: str, config_name: str) -> str:

@@ -44,6 +44,7 @@ class Trial:
     model: BaseModel
     data: BaseModel
     seed: int
+    split_seed: int
     metric: str
     mode: str
     checkpoint_every: int
@@ -59,6 +60,7 @@ class Trial:
             model=experiment.ModelConfig.model_validate(sections["model"]),
             data=experiment.DataConfig.model_validate(sections["data"]),
             seed=suite["seed"],
+            split_seed=suite.get("split_seed", suite["seed"]),  # a sweep started before split_seed: its split
             metric=suite["metric"],
             mode=suite["mode"],
             checkpoint_every=suite.get("checkpoint_every", 1),
@@ -282,7 +284,7 @@ def train_trial(config: dict[str, Any]) -> None:
     device = pick_device(resources.get("GPU", 0.0))
     trial.train = trial.train.model_copy(update={"precision": resolve_precision(trial.train.precision, device)})
     with experiment_code(trial.experiment):
-        data = cached_data(trial.experiment.ref, trial.data.model_dump_json(), trial.seed)
+        data = cached_data(trial.experiment.ref, trial.data.model_dump_json(), trial.split_seed)
     where = placement(device)
 
     model, optimizer, scheduler, scaler, gen = build_training(trial, data, device)

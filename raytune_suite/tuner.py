@@ -32,6 +32,7 @@ def param_space(cfg: ExperimentConfig) -> dict[str, Any]:
     space["suite"] = {
         "experiment": cfg.experiment,
         "seed": cfg.tune.seed,
+        "split_seed": cfg.tune.split_seed,
         "metric": cfg.tune.metric,
         "mode": cfg.tune.mode,
         "checkpoint_every": cfg.tune.checkpoint_every,

@@ -59,12 +59,12 @@ def grid_search():
 
     cfg = load_config(RT_LOGREG, SUBSET)
     experiment = load_experiment(cfg.experiment)
-    x, y = experiment.load_data(experiment.DataConfig.model_validate(cfg.data), cfg.tune.seed)
+    x, y = experiment.load_data(experiment.DataConfig.model_validate(cfg.data), cfg.tune.split_seed)
     estimator = experiment.build_estimator(experiment.ModelConfig.model_validate(cfg.model))
     (key,) = penalty("l1")  # `l1_ratio` on scikit-learn >= 1.8, `penalty` before
     names = {penalty(name)[key]: name for name in cfg.space["model"]["penalty"].values}
     param_grid = {"logisticregression__C": cfg.space["model"]["C"].values, f"logisticregression__{key}": list(names)}
-    folds = StratifiedKFold(n_splits=cfg.cv.folds, shuffle=True, random_state=cfg.tune.seed)
+    folds = StratifiedKFold(n_splits=cfg.cv.folds, shuffle=True, random_state=cfg.tune.split_seed)
     started = time.perf_counter()
     search = GridSearchCV(estimator, param_grid, cv=folds, scoring=cfg.cv.scoring).fit(x, y)
     wall_s = time.perf_counter() - started

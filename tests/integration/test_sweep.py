@@ -175,7 +175,7 @@ def test_the_best_model_loads_as_the_experiments_module_and_scores_its_logged_be
     with fluent_tracking_uri(uri):
         model = mlflow.pytorch.load_model(f"runs:/{best_run.info.run_id}/model")
     experiment = load_experiment(cfg.experiment)
-    data = experiment.load_data(experiment.DataConfig.model_validate(cfg.data), cfg.tune.seed)
+    data = experiment.load_data(experiment.DataConfig.model_validate(cfg.data), cfg.tune.split_seed)
     built = experiment.build_model(experiment.ModelConfig.model_validate(cfg.model), data.info)
     assert type(model) is type(built)  # the experiment's own nn.Module, not a torch.export graph
     model.eval()

@@ -188,3 +188,23 @@ def test_an_experiment_that_fails_to_import_is_one_line_naming_file_and_line(tmp
 def test_a_conditional_space_cannot_be_seeded_for_hyperopt(mnist_yaml):
     with pytest.raises(ConfigError, match=r"conditional parameters \(train.optimizer\) cannot be seeded"):
         load_config(mnist_yaml, ["tune.points_to_evaluate=[{train: {lr: 1.0e-3}}]"])
+
+
+def test_the_split_has_its_own_seed_so_another_search_seed_keeps_the_same_data(tmp_path):
+    from raytune_suite.tuner import param_space
+
+    cfg = load_config(EXPERIMENTS / "diabetes_linear.yaml", ["tune.seed=7"])
+    assert (cfg.tune.seed, cfg.tune.split_seed) == (7, 0)
+    suite = param_space(cfg)["suite"]
+    assert (suite["seed"], suite["split_seed"]) == (7, 0)
+
+
+def test_a_sweep_saved_before_split_seed_existed_resumes_on_the_split_its_tune_seed_made(tmp_path):
+    import yaml
+
+    from raytune_suite.sweep import SWEEP_CONFIG, stored_config
+
+    saved = load_config(EXPERIMENTS / "diabetes_linear.yaml", ["tune.seed=5"]).model_dump(mode="json")
+    del saved["tune"]["split_seed"]
+    (tmp_path / SWEEP_CONFIG).write_text(yaml.safe_dump(saved))
+    assert stored_config(str(tmp_path)).tune.split_seed == 5

@@ -19,7 +19,7 @@ RT_LOGREG = EXPERIMENTS / "rt_logreg.yaml"
 
 
 # -- the cv section ----------------------------------------------------------------------------------------------
-def test_cv_defaults_are_five_shuffled_folds_scored_by_accuracy_seeded_by_tune_seed():
+def test_cv_defaults_are_five_shuffled_folds_scored_by_accuracy_seeded_by_the_split_seed():
     cv = CvSettings()
     assert (cv.folds, cv.scoring, cv.shuffle, cv.seed) == (5, "accuracy", True, None)
 
@@ -100,7 +100,7 @@ def test_unshuffled_folds_are_exactly_gridsearchcvs_own():
     assert [t.tolist() for _, t in ours.split(x, y)] == [t.tolist() for _, t in theirs.split(x, y)]
 
 
-def test_a_classifier_gets_stratified_folds_a_regressor_plain_ones_seeded_by_cv_seed_else_tune_seed():
+def test_a_classifier_gets_stratified_folds_a_regressor_plain_ones_seeded_by_cv_seed_else_the_split_seed():
     _, y = load_breast_cancer(return_X_y=True)
     splitter = cv_splitter(CvSettings(), LogisticRegression(), y, seed=7)
     assert isinstance(splitter, StratifiedKFold) and splitter.random_state == 7 and splitter.shuffle
