@@ -68,7 +68,8 @@ def test_trial_config_carries_experiment_and_objective(mnist_yaml):
     cfg = load_config(mnist_yaml)
     space = param_space(cfg)
     assert space["suite"] == {
-        "experiment": "mnist_cnn", "seed": 0, "split_seed": 0, "metric": "val_accuracy", "mode": "max", "checkpoint_every": 1,
+        "experiment": "mnist_cnn", "seed": 0, "split_seed": 0, "metric": "val_accuracy", "mode": "max",
+        "checkpoint_every": 1,
     }  # fmt: skip
     assert space["train"]["epochs"] == cfg.train.epochs == 8  # fixed values stay plain
 
