@@ -143,8 +143,13 @@ def read_trials(sweep_dir: str | Path, metric: str, mode: str) -> list[Trial]:
     """Every trial of a finished sweep folder, from its `<trial>/result.json` (end: the file's last write)."""
     trials = []
     for path in sorted(Path(sweep_dir).glob("*/result.json")):
-        lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-        trials.append(trial_from_results(lines, metric, mode, path.stat().st_mtime))
+        results = []
+        for line in path.read_text().splitlines():
+            try:
+                results.append(json.loads(line))
+            except json.JSONDecodeError:  # blank, or the last line of a driver killed mid-write
+                continue
+        trials.append(trial_from_results(results, metric, mode, path.stat().st_mtime))
     return trials
 
 
@@ -239,7 +244,7 @@ def run_child(flag: str, payload: list[str], args: argparse.Namespace, log: Path
     subprocess.run(["rm", "-rf", ray_tmp], check=False)
     if proc.returncode != 0:
         sys.exit(f"{' '.join(cmd[-2:])[:200]} failed (exit {proc.returncode}), log {log}:\n{proc.stderr[-3000:]}")
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    out = json.loads(next(line for line in reversed(proc.stdout.splitlines()) if line.startswith("{")))
     out["workdir"] = str(workdir)
     return out
 
@@ -286,6 +291,11 @@ def plan(args: argparse.Namespace) -> Plan:
         strategies = list(STRATEGIES)
     else:
         strategies = list(ESTIMATOR_STRATEGIES)
+    if args.strategies:  # the grid stays first: the others' trial-epochs are a share of its
+        unknown = set(args.strategies) - set(strategies)
+        if unknown:
+            sys.exit(f"--strategies: {sorted(unknown)} not among {strategies} for {args.experiment}")
+        strategies = [s for s in strategies if s in args.strategies]
     discrete_set = "space=" + json.dumps(discrete)
     overrides = {}
     for name in strategies:
@@ -335,7 +345,7 @@ def run_all(args: argparse.Namespace, p: Plan, out: Path) -> list[dict]:
 
 def summary(rows: list[dict], strategies: list[str]) -> list[dict]:
     by = {name: [r for r in rows if r["strategy"] == name] for name in strategies}
-    grid = spread(r["trial_epochs"] for r in by[strategies[0]])
+    grid = spread(r["trial_epochs"] for r in by.get("grid+fifo", []))
     out = []
     for name, runs in by.items():
         best = spread(r["best"] for r in runs)
@@ -456,6 +466,7 @@ def main() -> None:
     parser.add_argument(
         "--quick", action="store_true", help="2 points, a quarter of the trials, epochs up to ASHA's second rung"
     )
+    parser.add_argument("--strategies", nargs="+", help=f"a subset of {[*STRATEGIES, GRIDSEARCHCV]}")
     parser.add_argument("--max-grid", type=int, default=400, help="refuse a discretised grid larger than this")
     parser.add_argument("--num-cpus", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--out", type=Path, help="default ./tuning_efficiency/<experiment>")

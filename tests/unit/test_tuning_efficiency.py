@@ -68,6 +68,9 @@ def test_read_trials_from_a_sweep_folder(tmp_path):
         path.write_text("".join(json.dumps({"val_accuracy": v, "training_iteration": i + 1}) + "\n"
                                 for i, v in enumerate(values)))  # fmt: skip
         os.utime(path, (mtime, mtime))
+    with (tmp_path / "trial_a" / "result.json").open("a") as cut:  # a driver killed mid-write
+        cut.write('{"val_accuracy": 0.9')
+    os.utime(tmp_path / "trial_a" / "result.json", (200.0, 200.0))
     (tmp_path / "tuner.pkl").write_text("")
     trials = eff.read_trials(tmp_path, "val_accuracy", "max")
     assert sorted(trials, key=lambda t: t.end) == [eff.Trial(100.0, 1, 0.6), eff.Trial(200.0, 2, 0.7)]
