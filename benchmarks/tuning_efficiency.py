@@ -382,7 +382,7 @@ def write_csvs(rows: list[dict], out: Path, experiment: str, p: Plan, args: argp
         for r in rows:
             space = "discrete" if r["strategy"] in ("grid+fifo", GRIDSEARCHCV) or p.kind == "estimator" else args.space
             writer.writerow({**r, "experiment": experiment, "space": space, "points": args.points,
-                             "num_samples": 1 if r["strategy"] == "grid+fifo" else p.num_samples,
+                             "num_samples": {"grid+fifo": 1, GRIDSEARCHCV: ""}.get(r["strategy"], p.num_samples),
                              "epochs": p.epochs or ""})  # fmt: skip
     with curves.open("w", newline="") as handle:
         writer = csv.writer(handle)
@@ -392,36 +392,55 @@ def write_csvs(rows: list[dict], out: Path, experiment: str, p: Plan, args: argp
     return [results, curves]
 
 
+def zoom_limits(finals: Sequence[float], mode: str) -> tuple[float, float]:
+    """y-limits around every run's final best value, with room on the worse side to see the curves arrive."""
+    lo, hi = min(finals), max(finals)
+    span = (hi - lo) or abs(lo) * 0.01 or 1.0
+    return (lo - 0.5 * span, hi + 1.5 * span) if mode == "min" else (lo - 1.5 * span, hi + 0.5 * span)
+
+
 def plot(rows: list[dict], strategies: list[str], p: Plan, out: Path, title: str) -> Path:
+    """Two panels of the same curves: the whole range, and zoomed on where the runs ended."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(8, 5))
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5))
     for name in strategies:
         curves = [r["curve"] for r in rows if r["strategy"] == name]
         xs = sorted({x for curve in curves for x, _ in curve})
         at = [curve_at(curve, xs) for curve in curves]
-        band = [spread(col) for col in zip(*at, strict=True)]
+        # from where every seed has a value: a median of some seeds only would jump back up as the rest arrive
+        band = [spread(col) if None not in col else None for col in zip(*at, strict=True)]
         keep = [(x, b) for x, b in zip(xs, band, strict=True) if b is not None]
         if not keep:
             continue
         x = [k[0] for k in keep]
-        (line,) = ax.step(x, [k[1][0] for k in keep], where="post", label=f"{name} (median of {len(curves)})")
-        ax.fill_between(x, [k[1][1] for k in keep], [k[1][2] for k in keep], step="post", alpha=0.2,
-                        color=line.get_color())  # fmt: skip
-    ax.set_xscale("log")
-    ax.set_xlabel("cumulative trial-epochs" if p.kind == "torch" else "cumulative cross-validations")
-    ax.set_ylabel(f"best {p.metric} so far ({p.mode})")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend()
+        for ax in axes:
+            (line,) = ax.step(x, [k[1][0] for k in keep], where="post", label=f"{name} (median of {len(curves)})")
+            ax.fill_between(x, [k[1][1] for k in keep], [k[1][2] for k in keep], step="post", alpha=0.2,
+                            color=line.get_color())  # fmt: skip
+    finals = [r["curve"][-1][1] for r in rows if r["curve"] and r["curve"][-1][1] is not None]
+    if finals:
+        axes[1].set_ylim(*zoom_limits(finals, p.mode))
+    for ax, label in zip(axes, ("", " (zoomed)"), strict=True):
+        ax.set_xscale("log")
+        ax.set_xlabel("cumulative trial-epochs" if p.kind == "torch" else "cumulative cross-validations")
+        ax.set_ylabel(f"best {p.metric} so far ({p.mode}){label}")
+        ax.grid(alpha=0.3)
+    axes[0].legend()
+    fig.suptitle(title)
     path = out / "anytime.png"
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def metric_name(strategy: str) -> str:
+    """MLflow refuses "+" in metric names: grid+fifo -> grid_fifo."""
+    return strategy.replace("+", "_")
 
 
 def log_to_mlflow(uri: str, rows: list[dict], stats: list[dict], artifacts: list[Path], params: dict) -> str:
@@ -436,8 +455,8 @@ def log_to_mlflow(uri: str, rows: list[dict], stats: list[dict], artifacts: list
         mlflow.log_params(params)
         for s in stats:
             if s["best"]:
-                mlflow.log_metric(f"{s['strategy']}.best_median", s["best"][0])
-            mlflow.log_metric(f"{s['strategy']}.trial_epochs_median", s["epochs"])
+                mlflow.log_metric(f"{metric_name(s['strategy'])}.best_median", s["best"][0])
+            mlflow.log_metric(f"{metric_name(s['strategy'])}.trial_epochs_median", s["epochs"])
         for path in artifacts:
             mlflow.log_artifact(str(path))
         for r in rows:

@@ -93,3 +93,9 @@ def test_curve_at_steps_and_spread():
 def test_gridsearchcv_trials_one_cross_validation_each():
     trials = eff.gridsearchcv_trials([0.6, 0.7], 4.0)
     assert eff.best_so_far(trials, "max") == [(1, 0.6), (2, 0.7)]
+
+
+def test_zoom_limits_leave_room_on_the_worse_side():
+    assert eff.zoom_limits([58.0, 59.0], "min") == (57.5, 60.5)
+    assert eff.zoom_limits([0.7, 0.8], "max") == pytest.approx((0.55, 0.85))
+    assert eff.zoom_limits([2.0, 2.0], "min") == pytest.approx((1.99, 2.03))
