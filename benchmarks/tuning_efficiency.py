@@ -1,0 +1,546 @@
+"""Tuning efficiency: how good a config each search strategy finds for how many trial-epochs (issue #10, item 3).
+
+For one experiment, every strategy runs at the same budget over `--seeds` values of `tune.seed` (the searcher's
+and torch's seed), with `tune.split_seed=0` fixed so every run is scored on the same validation split (or folds):
+
+- grid + FIFO: the exhaustive grid of a *discretised* space: each continuous parameter becomes a `choice` of
+  `--points` values (log-spaced for log scales, evenly spaced otherwise, rounded to 4 significant digits; quantized
+  and integer ones rounded to their step, duplicates dropped); `choice` and `grid` parameters keep their values;
+  conditional parameters keep their `when`. The discretisation is printed and logged.
+- random + FIFO, random + ASHA, HyperOpt + FIFO, HyperOpt + ASHA: `--num-samples` trials each (default: the
+  experiment's own `tune.num_samples`), on the same discretised space (`--space discrete`, the default: every
+  strategy then draws from the grid's configs) or on the experiment's original space (`--space original`).
+- an estimator experiment (rt_logreg: one cross-validation per trial, no epochs) runs grid and random + FIFO only,
+  ASHA meaning nothing there, and scikit-learn's GridSearchCV itself on the same folds (n_jobs=1, the faster one
+  on 2 CPUs: README); its default budget for random search is half the grid.
+
+Each sweep runs through `run_sweep` (as `raytune-suite run` does after its preflight) in its own process, with its
+own temporary folder, SQLite store and Ray instance on `--num-cpus` CPUs. Per strategy: the best metric (median,
+min and max over seeds), trial-epochs spent (every result a trial reported, i.e. epochs actually trained, counted
+from each trial's result.json; one per cross-validation for an estimator) and wall seconds (run_sweep's, Ray's
+start and the report included). Best-so-far vs cumulative trial-epochs (trials ordered by the time of their last
+result: their result.json's modification time; a trial's value is its best epoch, as the sweep's report counts it)
+goes to a plot with the median over seeds and the min-max band; `results.csv` (a row per strategy and seed),
+`curves.csv` and `anytime.png` go into `--out`, and all three to a parent MLflow run (experiment
+"tuning_efficiency", a child run per strategy and seed holding its curve as the metric `best_so_far` with the
+cumulative trial-epochs as step) in `--mlflow-uri`.
+
+    python benchmarks/tuning_efficiency.py --experiment diabetes_linear --seeds 3
+    python benchmarks/tuning_efficiency.py --experiment rt_logreg --seeds 1
+    python benchmarks/tuning_efficiency.py --experiment diabetes_linear --quick --seeds 1   # a smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+EXPERIMENTS = ("mnist_cnn", "diabetes_linear", "rt_logreg")
+SIGNIFICANT = 4  # digits kept of a discretised value: 3.162, not 3.1622776601683795
+GRIDSEARCHCV = "GridSearchCV"
+# name: (tune.search, tune.scheduler); the grid first: the others' trial-epochs are reported as a share of its.
+STRATEGIES = {
+    "grid+fifo": ("grid", "fifo"),
+    "random+fifo": ("random", "fifo"),
+    "random+asha": ("random", "asha"),
+    "hyperopt+fifo": ("hyperopt", "fifo"),
+    "hyperopt+asha": ("hyperopt", "asha"),
+}
+ESTIMATOR_STRATEGIES = ("grid+fifo", "random+fifo", GRIDSEARCHCV)
+
+
+# -- pure helpers (tests/unit/test_tuning_efficiency.py) --------------------------------------------------------
+def _rounded(value: float) -> float:
+    return float(f"{value:.{SIGNIFICANT}g}")
+
+
+def discrete_values(spec: dict[str, Any], points: int) -> list[Any]:
+    """`points` values standing for one parameter of the YAML space DSL (a dict as in the YAML); categorical
+    parameters keep their own values."""
+    kind = spec["type"]
+    if kind in ("choice", "grid"):
+        return list(spec["values"])
+    low, high = spec["low"], spec["high"]
+    if kind == "randint":  # high exclusive
+        ints = list(range(int(low), int(high)))
+        if len(ints) <= points:
+            return ints
+        return sorted({ints[round(i * (len(ints) - 1) / (points - 1))] for i in range(points)})
+    if points == 1:
+        raw = [math.sqrt(low * high) if "log" in kind else (low + high) / 2]
+    elif "log" in kind:
+        raw = [math.exp(math.log(low) + i * (math.log(high) - math.log(low)) / (points - 1)) for i in range(points)]
+    else:
+        raw = [low + i * (high - low) / (points - 1) for i in range(points)]
+    if kind.startswith("q"):
+        q = spec["q"]
+        values = [_rounded(min(max(round(v / q) * q, low), high)) for v in raw]
+        return list(dict.fromkeys(int(v) if float(q).is_integer() else v for v in values))
+    return list(dict.fromkeys(_rounded(v) for v in raw))
+
+
+def discretise_space(space: dict[str, dict[str, dict[str, Any]]], points: int) -> dict[str, dict[str, dict]]:
+    """The space with every parameter a `choice` (conditions kept): its grid is what `search: grid` enumerates,
+    and random and HyperOpt sample from the same configs."""
+    out: dict[str, dict[str, dict]] = {}
+    for section, params in space.items():
+        for name, spec in params.items():
+            new: dict[str, Any] = {"type": "choice", "values": discrete_values(spec, points)}
+            if spec.get("when"):
+                new["when"] = spec["when"]
+            out.setdefault(section, {})[name] = new
+    return out
+
+
+def describe_discretisation(space: dict[str, dict[str, dict[str, Any]]], points: int) -> list[str]:
+    """One line per parameter: its original domain and the values that stand for it."""
+    lines = []
+    for section, params in space.items():
+        for name, spec in params.items():
+            if spec["type"] in ("choice", "grid"):
+                domain = f"{spec['type']} {spec['values']}"
+            else:
+                domain = f"{spec['type']} [{spec['low']:g}, {spec['high']:g}]" + (
+                    f" q={spec['q']:g}" if spec.get("q") else ""
+                )
+            when = f" (when {spec['when']})" if spec.get("when") else ""
+            lines.append(f"{section}.{name}: {domain} -> {discrete_values(spec, points)}{when}")
+    return lines
+
+
+@dataclass(frozen=True)
+class Trial:
+    """What the anytime curve needs of one trial: when it ended, epochs it trained, its best value."""
+
+    end: float
+    epochs: int
+    best: float | None  # None: it never reported the metric (failed before its first epoch)
+
+
+def trial_from_results(results: Iterable[dict[str, Any]], metric: str, mode: str, end: float) -> Trial:
+    """A trial from its reported results (result.json's lines): every result is one epoch trained."""
+    results = list(results)
+    values = [r[metric] for r in results if isinstance(r.get(metric), int | float) and math.isfinite(r[metric])]
+    best = (min(values) if mode == "min" else max(values)) if values else None
+    return Trial(end=end, epochs=len(results), best=best)
+
+
+def read_trials(sweep_dir: str | Path, metric: str, mode: str) -> list[Trial]:
+    """Every trial of a finished sweep folder, from its `<trial>/result.json` (end: the file's last write)."""
+    trials = []
+    for path in sorted(Path(sweep_dir).glob("*/result.json")):
+        results = []
+        for line in path.read_text().splitlines():
+            try:
+                results.append(json.loads(line))
+            except json.JSONDecodeError:  # blank, or the last line of a driver killed mid-write
+                continue
+        trials.append(trial_from_results(results, metric, mode, path.stat().st_mtime))
+    return trials
+
+
+def trial_epochs(trials: Sequence[Trial]) -> int:
+    return sum(t.epochs for t in trials)
+
+
+def best_so_far(trials: Sequence[Trial], mode: str) -> list[tuple[int, float | None]]:
+    """(cumulative trial-epochs, best value so far) after each trial, trials in the order they ended."""
+    better = min if mode == "min" else max
+    curve, spent, best = [], 0, None
+    for trial in sorted(trials, key=lambda t: t.end):
+        spent += trial.epochs
+        if trial.best is not None:
+            best = trial.best if best is None else better(best, trial.best)
+        curve.append((spent, best))
+    return curve
+
+
+def curve_at(curve: Sequence[tuple[int, float | None]], xs: Sequence[float]) -> list[float | None]:
+    """The step curve's value at each x: the best after the last trial that ended within x trial-epochs."""
+    out, i, value = [], 0, None
+    for x in xs:  # xs ascending
+        while i < len(curve) and curve[i][0] <= x:
+            value = curve[i][1]
+            i += 1
+        out.append(value)
+    return out
+
+
+def spread(values: Iterable[float | None]) -> tuple[float, float, float] | None:
+    """(median, min, max) of the values present; None if there are none."""
+    present = [v for v in values if v is not None]
+    return (statistics.median(present), min(present), max(present)) if present else None
+
+
+# -- one sweep or one GridSearchCV, in its own process ----------------------------------------------------------
+def child(args: argparse.Namespace) -> None:
+    """`--child`: run one sweep with the JSON-encoded `--set` overrides; its figures as the last stdout line."""
+    from raytune_suite.config import load_config
+    from raytune_suite.sweep import run_sweep
+
+    overrides = json.loads(args.child)
+    cfg = load_config(config_path(args.experiment), overrides)
+    result = run_sweep(cfg, storage="ray_results", num_cpus=args.num_cpus)
+    print(json.dumps({"trials": result.trials, "failed": result.failed, "best": result.best_value,
+                      "wall_s": result.wall_s, "fit_s": result.fit_s, "sweep_dir": result.storage_path}))  # fmt: skip
+
+
+def gridsearchcv_child(args: argparse.Namespace) -> None:
+    """`--gridsearchcv`: GridSearchCV over the grid on the suite's folds, as benchmarks/sklearn_gridsearch.py."""
+    import importlib.util
+
+    from sklearn.model_selection import GridSearchCV
+
+    from raytune_suite.config import load_config
+    from raytune_suite.estimators import cv_splitter
+    from raytune_suite.experiments import load_experiment
+
+    spec = importlib.util.spec_from_file_location("sklearn_gridsearch", REPO / "benchmarks" / "sklearn_gridsearch.py")
+    sklearn_gridsearch = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sklearn_gridsearch)
+    started = time.monotonic()
+    cfg = load_config(config_path(args.experiment), json.loads(args.gridsearchcv))
+    experiment = load_experiment(cfg.experiment)
+    x, y = experiment.load_data(experiment.DataConfig.model_validate(cfg.data), cfg.tune.split_seed)
+    estimator = experiment.build_estimator(experiment.ModelConfig.model_validate(cfg.model))
+    _, grids = sklearn_gridsearch.estimator_grid(cfg, experiment)
+    folds = cv_splitter(cfg.cv, estimator, y, cfg.tune.split_seed)
+    search = GridSearchCV(estimator, grids, cv=folds, scoring=cfg.cv.scoring, n_jobs=1).fit(x, y)
+    wall = time.monotonic() - started
+    scores = [float(s) for s in search.cv_results_["mean_test_score"]]
+    print(json.dumps({"trials": len(scores), "failed": 0, "best": float(search.best_score_), "wall_s": wall,
+                      "fit_s": wall, "scores": scores}))  # fmt: skip
+
+
+def config_path(experiment: str) -> Path:
+    return REPO / "experiments" / f"{experiment}.yaml"
+
+
+def run_child(flag: str, payload: list[str], args: argparse.Namespace, log: Path) -> dict:
+    """This script again with `flag payload`, in a fresh temporary folder (its default SQLite store and
+    ray_results) with a short RAY_TMPDIR; returns the child's JSON and the folder."""
+    workdir = Path(tempfile.mkdtemp(prefix="rts-eff-"))
+    ray_tmp = tempfile.mkdtemp(prefix="rts-", dir="/tmp")
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "MLFLOW_DISABLE_TELEMETRY": "true", "RAY_TMPDIR": ray_tmp}
+    env.pop("MLFLOW_TRACKING_URI", None)  # the default store: ./mlflow.db in the child's folder
+    cmd = [sys.executable, __file__, "--experiment", args.experiment, "--num-cpus", str(args.num_cpus),
+           flag, json.dumps(payload)]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=workdir)
+    log.write_text(proc.stdout + proc.stderr)
+    subprocess.run(["rm", "-rf", ray_tmp], check=False)
+    if proc.returncode != 0:
+        sys.exit(f"{' '.join(cmd[-2:])[:200]} failed (exit {proc.returncode}), log {log}:\n{proc.stderr[-3000:]}")
+    out = json.loads(next(line for line in reversed(proc.stdout.splitlines()) if line.startswith("{")))
+    out["workdir"] = str(workdir)
+    return out
+
+
+# -- the comparison --------------------------------------------------------------------------------------------
+@dataclass
+class Plan:
+    kind: str  # torch or estimator
+    metric: str
+    mode: str
+    strategies: list[str]
+    overrides: dict[str, list[str]]  # per strategy, without the seed
+    lines: list[str]  # the discretisation, for the output
+    grid_trials: int
+    num_samples: int
+    epochs: int | None
+
+
+def plan(args: argparse.Namespace) -> Plan:
+    from raytune_suite.config import load_config
+    from raytune_suite.space import grid_size
+
+    cfg = load_config(config_path(args.experiment), args.overrides)
+    kind = cfg.kind
+    raw_space = {s: {n: p.model_dump(exclude_none=True) for n, p in ps.items()} for s, ps in cfg.space.items()}
+    discrete = discretise_space(raw_space, args.points)
+    check = load_config(config_path(args.experiment), [*args.overrides, "space=" + json.dumps(discrete)])
+    grid_trials = grid_size(check.space, grid=True)
+    if grid_trials > args.max_grid:
+        sys.exit(f"the discretised grid has {grid_trials} configs (> --max-grid {args.max_grid}); lower --points "
+                 "or fix parameters with --set space=...")  # fmt: skip
+    budget = cfg.tune.num_samples if cfg.tune.search != "grid" else math.ceil(grid_trials / 2)
+    if args.quick:
+        budget = max(2, budget // 4)
+    num_samples = args.num_samples or budget
+    common = [*args.overrides, "tune.split_seed=0"]
+    epochs = None
+    if kind == "torch":
+        epochs = args.epochs or cfg.train.epochs
+        if args.quick and not args.epochs:
+            asha = cfg.tune.asha
+            epochs = min(epochs, max(asha.grace_period, int(asha.grace_period * asha.reduction_factor)))
+        common.append(f"train.epochs={epochs}")
+        strategies = list(STRATEGIES)
+    else:
+        strategies = list(ESTIMATOR_STRATEGIES)
+    if args.strategies:  # the grid stays first: the others' trial-epochs are a share of its
+        unknown = set(args.strategies) - set(strategies)
+        if unknown:
+            sys.exit(f"--strategies: {sorted(unknown)} not among {strategies} for {args.experiment}")
+        strategies = [s for s in strategies if s in args.strategies]
+    discrete_set = "space=" + json.dumps(discrete)
+    overrides = {}
+    for name in strategies:
+        if name == GRIDSEARCHCV:  # the grid's configs, as estimator parameters (sklearn_gridsearch.estimator_grid)
+            overrides[name] = [*common, discrete_set]
+            continue
+        search, scheduler = STRATEGIES[name]
+        space = discrete_set if (search == "grid" or args.space == "discrete" or kind == "estimator") else None
+        samples = 1 if search == "grid" else num_samples
+        overrides[name] = [*common, *([space] if space else []), f"tune.search={search}",
+                           f"tune.scheduler={scheduler}", f"tune.num_samples={samples}"]  # fmt: skip
+    return Plan(kind, cfg.tune.metric, cfg.tune.mode, strategies, overrides,
+                describe_discretisation(raw_space, args.points), grid_trials, num_samples, epochs)  # fmt: skip
+
+
+def gridsearchcv_trials(scores: list[float], wall: float) -> list[Trial]:
+    """GridSearchCV fits its candidates in order (n_jobs=1): one cross-validation each, ends spread evenly."""
+    return [Trial(end=wall * (i + 1) / len(scores), epochs=1, best=s) for i, s in enumerate(scores)]
+
+
+def run_all(args: argparse.Namespace, p: Plan, out: Path) -> list[dict]:
+    rows = []
+    logs = out / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    for name in p.strategies:
+        for seed in range(args.seeds):
+            overrides = [*p.overrides[name], f"tune.seed={seed}"]
+            log = logs / f"{name}-seed{seed}.log"
+            if name == GRIDSEARCHCV:
+                res = run_child("--gridsearchcv", overrides, args, log)
+                trials = gridsearchcv_trials(res["scores"], res["wall_s"])
+            else:
+                res = run_child("--child", overrides, args, log)
+                trials = read_trials(res["sweep_dir"], p.metric, p.mode)
+            row = {"strategy": name, "seed": seed, "trials": res["trials"], "failed": res["failed"],
+                   "best": res["best"], "trial_epochs": trial_epochs(trials), "wall_s": res["wall_s"],
+                   "fit_s": res["fit_s"], "curve": best_so_far(trials, p.mode)}  # fmt: skip
+            if args.keep:
+                row["workdir"] = res["workdir"]
+            else:
+                subprocess.run(["rm", "-rf", res["workdir"]], check=False)
+            rows.append(row)
+            print(f"  {name} seed {seed}: best {row['best']}, {row['trials']} trials, {row['trial_epochs']} "
+                  f"trial-epochs, {row['wall_s']:.1f} s (load {os.getloadavg()[0]:.2f})", flush=True)  # fmt: skip
+    return rows
+
+
+def summary(rows: list[dict], strategies: list[str]) -> list[dict]:
+    by = {name: [r for r in rows if r["strategy"] == name] for name in strategies}
+    grid = spread(r["trial_epochs"] for r in by.get("grid+fifo", []))
+    out = []
+    for name, runs in by.items():
+        best = spread(r["best"] for r in runs)
+        epochs = spread(r["trial_epochs"] for r in runs)
+        out.append({"strategy": name, "best": best, "epochs": epochs[0],
+                    "share": 100 * epochs[0] / grid[0] if grid and grid[0] else None,
+                    "wall": spread(r["wall_s"] for r in runs)[0],
+                    "trials": spread(r["trials"] for r in runs)[0]})  # fmt: skip
+    return out
+
+
+def table(stats: list[dict], metric: str, mode: str) -> str:
+    """strategy, trials, best median [min, max], trial-epochs median, its % of the grid's, wall s median."""
+    best_head = f"best {metric} ({mode}) median [min, max]"
+    lines = [
+        f"  {'strategy':15s} {'trials':>6s}  {best_head:38s} {'trial-epochs':>12s} {'% of grid':>9s} {'wall s':>7s}"
+    ]
+    for s in stats:
+        best = f"{s['best'][0]:.4g} [{s['best'][1]:.4g}, {s['best'][2]:.4g}]" if s["best"] else "none"
+        share = f"{s['share']:.0f}%" if s["share"] is not None else "-"
+        lines.append(
+            f"  {s['strategy']:15s} {s['trials']:>6g}  {best:38s} {s['epochs']:>12g} {share:>9s} {s['wall']:>7.1f}"
+        )
+    return "\n".join(lines)
+
+
+def write_csvs(rows: list[dict], out: Path, experiment: str, p: Plan, args: argparse.Namespace) -> list[Path]:
+    results, curves = out / "results.csv", out / "curves.csv"
+    fields = ["experiment", "strategy", "seed", "space", "points", "num_samples", "epochs", "trials", "failed",
+              "best", "trial_epochs", "wall_s", "fit_s"]  # fmt: skip
+    with results.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fields, extrasaction="ignore")
+        writer.writeheader()
+        for r in rows:
+            space = "discrete" if r["strategy"] in ("grid+fifo", GRIDSEARCHCV) or p.kind == "estimator" else args.space
+            writer.writerow({**r, "experiment": experiment, "space": space, "points": args.points,
+                             "num_samples": {"grid+fifo": 1, GRIDSEARCHCV: ""}.get(r["strategy"], p.num_samples),
+                             "epochs": p.epochs or ""})  # fmt: skip
+    with curves.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["strategy", "seed", "trial_epochs", "best_so_far"])
+        for r in rows:
+            writer.writerows([r["strategy"], r["seed"], x, "" if y is None else y] for x, y in r["curve"])
+    return [results, curves]
+
+
+def zoom_limits(finals: Sequence[float], mode: str) -> tuple[float, float]:
+    """y-limits around every run's final best value, with room on the worse side to see the curves arrive."""
+    lo, hi = min(finals), max(finals)
+    span = (hi - lo) or abs(lo) * 0.01 or 1.0
+    return (lo - 0.5 * span, hi + 1.5 * span) if mode == "min" else (lo - 1.5 * span, hi + 0.5 * span)
+
+
+def plot(rows: list[dict], strategies: list[str], p: Plan, out: Path, title: str) -> Path:
+    """Two panels of the same curves: the whole range, and zoomed on where the runs ended."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5))
+    for name in strategies:
+        curves = [r["curve"] for r in rows if r["strategy"] == name]
+        xs = sorted({x for curve in curves for x, _ in curve})
+        at = [curve_at(curve, xs) for curve in curves]
+        # from where every seed has a value: a median of some seeds only would jump back up as the rest arrive
+        band = [spread(col) if None not in col else None for col in zip(*at, strict=True)]
+        keep = [(x, b) for x, b in zip(xs, band, strict=True) if b is not None]
+        if not keep:
+            continue
+        x = [k[0] for k in keep]
+        for ax in axes:
+            (line,) = ax.step(x, [k[1][0] for k in keep], where="post", label=f"{name} (median of {len(curves)})")
+            ax.fill_between(x, [k[1][1] for k in keep], [k[1][2] for k in keep], step="post", alpha=0.2,
+                            color=line.get_color())  # fmt: skip
+    finals = [r["curve"][-1][1] for r in rows if r["curve"] and r["curve"][-1][1] is not None]
+    if finals:
+        axes[1].set_ylim(*zoom_limits(finals, p.mode))
+    for ax, label in zip(axes, ("", " (zoomed)"), strict=True):
+        ax.set_xscale("log")
+        ax.set_xlabel("cumulative trial-epochs" if p.kind == "torch" else "cumulative cross-validations")
+        ax.set_ylabel(f"best {p.metric} so far ({p.mode}){label}")
+        ax.grid(alpha=0.3)
+    axes[0].legend()
+    fig.suptitle(title)
+    path = out / "anytime.png"
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def metric_name(strategy: str) -> str:
+    """MLflow refuses "+" in metric names: grid+fifo -> grid_fifo."""
+    return strategy.replace("+", "_")
+
+
+def log_to_mlflow(uri: str, rows: list[dict], stats: list[dict], artifacts: list[Path], params: dict) -> str:
+    """A parent run in experiment "tuning_efficiency" with the CSVs and the plot; a child per strategy and seed."""
+    import mlflow
+    from mlflow.entities import Metric
+
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment("tuning_efficiency")
+    client = mlflow.MlflowClient(uri)
+    with mlflow.start_run(run_name=f"{params['experiment']}-tuning-efficiency") as parent:
+        mlflow.log_params(params)
+        for s in stats:
+            if s["best"]:
+                mlflow.log_metric(f"{metric_name(s['strategy'])}.best_median", s["best"][0])
+            mlflow.log_metric(f"{metric_name(s['strategy'])}.trial_epochs_median", s["epochs"])
+        for path in artifacts:
+            mlflow.log_artifact(str(path))
+        for r in rows:
+            with mlflow.start_run(run_name=f"{r['strategy']}-seed{r['seed']}", nested=True) as run:
+                mlflow.log_params({"strategy": r["strategy"], "seed": r["seed"]})
+                mlflow.log_metrics({k: r[k] for k in ("trial_epochs", "wall_s", "trials") if r[k] is not None})
+                if r["best"] is not None:
+                    mlflow.log_metric("best", r["best"])
+                now = int(time.time() * 1000)
+                points = [Metric("best_so_far", y, now, x) for x, y in r["curve"] if y is not None]
+                for i in range(0, len(points), 1000):
+                    client.log_batch(run.info.run_id, metrics=points[i : i + 1000])
+        return parent.info.run_id
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--experiment", choices=EXPERIMENTS, default="diabetes_linear")
+    parser.add_argument("--seeds", type=int, default=3, help="tune.seed 0..N-1 per strategy (default 3)")
+    parser.add_argument("--points", type=int, default=3, help="values per continuous parameter (default 3)")
+    parser.add_argument("--space", choices=["discrete", "original"], default="discrete",
+                        help="what the non-grid strategies search (default: the grid's discretised space)")  # fmt: skip
+    parser.add_argument("--num-samples", type=int, help="trials per non-grid sweep (default: the experiment's)")
+    parser.add_argument("--epochs", type=int, help="train.epochs (default: the experiment's)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument(
+        "--quick", action="store_true", help="2 points, a quarter of the trials, epochs up to ASHA's second rung"
+    )
+    parser.add_argument("--strategies", nargs="+", help=f"a subset of {[*STRATEGIES, GRIDSEARCHCV]}")
+    parser.add_argument("--max-grid", type=int, default=400, help="refuse a discretised grid larger than this")
+    parser.add_argument("--num-cpus", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--out", type=Path, help="default ./tuning_efficiency/<experiment>")
+    parser.add_argument("--mlflow-uri", help="store of the summary run (default: $MLFLOW_TRACKING_URI, else "
+                        "sqlite:///<out>/mlflow.db)")  # fmt: skip
+    parser.add_argument("--keep", action="store_true", help="keep each sweep's temporary folder")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--gridsearchcv", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args)
+        return
+    if args.gridsearchcv:
+        gridsearchcv_child(args)
+        return
+    if args.quick and args.points == 3:
+        args.points = 2
+    out = (args.out or Path("tuning_efficiency") / args.experiment).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    p = plan(args)
+    space_note = "the discretised space" if args.space == "discrete" or p.kind == "estimator" else "the original space"
+    print(f"{args.experiment}: {', '.join(p.strategies)}; {args.seeds} seed(s) (tune.seed 0..{args.seeds - 1}, "
+          f"tune.split_seed 0); {args.num_cpus} CPUs, load average {os.getloadavg()[0]:.2f}", flush=True)  # fmt: skip
+    print(f"  budget: grid {p.grid_trials} configs; others {p.num_samples} trials each on {space_note}"
+          + (f"; train.epochs {p.epochs}" if p.epochs else "; one cross-validation per trial"), flush=True)  # fmt: skip
+    print(f"  discretisation ({args.points} points per continuous parameter):")
+    for line in p.lines:
+        print(f"    {line}", flush=True)
+    loads = [os.getloadavg()[0]]
+    sampling = threading.Event()
+
+    def sample_load() -> None:
+        while not sampling.wait(5.0):
+            loads.append(os.getloadavg()[0])
+
+    threading.Thread(target=sample_load, daemon=True).start()
+    try:
+        rows = run_all(args, p, out)
+    finally:
+        sampling.set()
+    stats = summary(rows, p.strategies)
+    load = f"load average (1 min) mean {statistics.mean(loads):.2f}, max {max(loads):.2f} on {os.cpu_count()} CPUs"
+    text = table(stats, p.metric, p.mode)
+    print(f"{args.experiment}, {args.seeds} seed(s), {load}:\n{text}")
+    (out / "discretisation.txt").write_text("\n".join(p.lines) + "\n")
+    artifacts = [*write_csvs(rows, out, args.experiment, p, args),
+                 plot(rows, p.strategies, p, out, f"{args.experiment}: best-so-far, median and min-max over "
+                      f"{args.seeds} seed(s)"), out / "discretisation.txt"]  # fmt: skip
+    uri = args.mlflow_uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{out / 'mlflow.db'}"
+    params = {"experiment": args.experiment, "seeds": args.seeds, "points": args.points, "space": args.space,
+              "num_samples": p.num_samples, "epochs": p.epochs, "grid_configs": p.grid_trials,
+              "num_cpus": args.num_cpus, "quick": args.quick}  # fmt: skip
+    run_id = log_to_mlflow(uri, rows, stats, artifacts, params)
+    print(f"wrote {', '.join(str(a) for a in artifacts)}; MLflow run {run_id} in {uri} (experiment tuning_efficiency)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+"""benchmarks/tuning_efficiency.py's pure helpers: discretising a space, counting trial-epochs, best-so-far curves."""
+
+import importlib.util
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from raytune_suite.config import load_config
+from raytune_suite.space import grid_size
+
+REPO = Path(__file__).resolve().parents[2]
+_spec = importlib.util.spec_from_file_location("tuning_efficiency", REPO / "benchmarks" / "tuning_efficiency.py")
+eff = importlib.util.module_from_spec(_spec)
+sys.modules[_spec.name] = eff  # dataclasses look their module up
+_spec.loader.exec_module(eff)
+
+
+@pytest.mark.parametrize(
+    ("spec", "points", "values"),
+    [
+        ({"type": "loguniform", "low": 1e-2, "high": 1e3}, 3, [0.01, 3.162, 1000.0]),
+        ({"type": "loguniform", "low": 1e-3, "high": 1e-1}, 2, [0.001, 0.1]),
+        ({"type": "uniform", "low": 0.0, "high": 0.5}, 3, [0.0, 0.25, 0.5]),
+        ({"type": "uniform", "low": 0.8, "high": 0.98}, 1, [0.89]),
+        ({"type": "quniform", "low": 16, "high": 128, "q": 16}, 3, [16, 64, 128]),
+        ({"type": "quniform", "low": 0, "high": 1, "q": 0.25}, 4, [0.0, 0.25, 0.75, 1.0]),
+        ({"type": "randint", "low": 0, "high": 3}, 3, [0, 1, 2]),
+        ({"type": "randint", "low": 0, "high": 3}, 2, [0, 2]),
+        ({"type": "randint", "low": 1, "high": 100}, 3, [1, 50, 99]),
+        ({"type": "choice", "values": ["adamw", "nesterov"]}, 3, ["adamw", "nesterov"]),
+        ({"type": "grid", "values": [0.1, 1.0, 10.0]}, 2, [0.1, 1.0, 10.0]),
+    ],
+)
+def test_discrete_values(spec, points, values):
+    assert eff.discrete_values(spec, points) == values
+
+
+def test_discretised_space_keeps_conditions_and_validates(tmp_path):
+    """diabetes_linear: every parameter a choice, conditions kept; the suite accepts it and its grid is the product
+    (l2 3 x lr 3 x schedule branches: constant 1, time 3, exponential 3, step 3)."""
+    yaml = REPO / "experiments" / "diabetes_linear.yaml"
+    cfg = load_config(yaml)
+    raw = {s: {n: p.model_dump(exclude_none=True) for n, p in ps.items()} for s, ps in cfg.space.items()}
+    discrete = eff.discretise_space(raw, 3)
+    assert {spec["type"] for spec in discrete["train"].values()} == {"choice"}
+    assert discrete["train"]["decay_rate"]["when"] == {"schedule": ["time", "exponential"]}
+    assert discrete["train"]["step_size"]["values"] == [25, 50, 100]
+    grid = load_config(yaml, ["space=" + json.dumps(discrete), "tune.search=grid", "tune.scheduler=fifo"])
+    assert grid_size(grid.space, grid=True) == 3 * 3 * (1 + 3 + 3 + 3)
+    lines = eff.describe_discretisation(raw, 3)
+    assert "train.l2: loguniform [0.01, 1000] -> [0.01, 3.162, 1000.0]" in lines
+
+
+def test_trial_counts_every_result_and_keeps_its_best():
+    results = [{"val_rmse": 70.0}, {"val_rmse": 60.0}, {"val_rmse": 65.0}]
+    assert eff.trial_from_results(results, "val_rmse", "min", 5.0) == eff.Trial(5.0, 3, 60.0)
+    assert eff.trial_from_results(results, "val_rmse", "max", 5.0).best == 70.0
+    assert eff.trial_from_results([{"val_rmse": float("nan")}], "val_rmse", "min", 1.0) == eff.Trial(1.0, 1, None)
+
+
+def test_read_trials_from_a_sweep_folder(tmp_path):
+    for name, values, mtime in [("a", [0.5, 0.7], 200.0), ("b", [0.6], 100.0)]:
+        path = tmp_path / f"trial_{name}" / "result.json"
+        path.parent.mkdir()
+        path.write_text("".join(json.dumps({"val_accuracy": v, "training_iteration": i + 1}) + "\n"
+                                for i, v in enumerate(values)))  # fmt: skip
+        os.utime(path, (mtime, mtime))
+    with (tmp_path / "trial_a" / "result.json").open("a") as cut:  # a driver killed mid-write
+        cut.write('{"val_accuracy": 0.9')
+    os.utime(tmp_path / "trial_a" / "result.json", (200.0, 200.0))
+    (tmp_path / "tuner.pkl").write_text("")
+    trials = eff.read_trials(tmp_path, "val_accuracy", "max")
+    assert sorted(trials, key=lambda t: t.end) == [eff.Trial(100.0, 1, 0.6), eff.Trial(200.0, 2, 0.7)]
+    assert eff.trial_epochs(trials) == 3
+
+
+def test_best_so_far_orders_trials_by_their_end():
+    trials = [eff.Trial(3.0, 20, 55.0), eff.Trial(1.0, 200, 60.0), eff.Trial(2.0, 60, None), eff.Trial(4.0, 20, 58.0)]
+    assert eff.best_so_far(trials, "min") == [(200, 60.0), (260, 60.0), (280, 55.0), (300, 55.0)]
+    assert eff.best_so_far([eff.Trial(1.0, 5, None)], "max") == [(5, None)]
+
+
+def test_curve_at_steps_and_spread():
+    curve = [(10, 0.5), (30, 0.7)]
+    assert eff.curve_at(curve, [5, 10, 20, 30, 40]) == [None, 0.5, 0.5, 0.7, 0.7]
+    assert eff.spread([3.0, None, 1.0, 2.0]) == (2.0, 1.0, 3.0)
+    assert eff.spread([None]) is None
+
+
+def test_gridsearchcv_trials_one_cross_validation_each():
+    trials = eff.gridsearchcv_trials([0.6, 0.7], 4.0)
+    assert eff.best_so_far(trials, "max") == [(1, 0.6), (2, 0.7)]
+
+
+def test_zoom_limits_leave_room_on_the_worse_side():
+    assert eff.zoom_limits([58.0, 59.0], "min") == (57.5, 60.5)
+    assert eff.zoom_limits([0.7, 0.8], "max") == pytest.approx((0.55, 0.85))
+    assert eff.zoom_limits([2.0, 2.0], "min") == pytest.approx((1.99, 2.03))
