@@ -29,7 +29,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -119,18 +118,10 @@ def run_size(size: int, args: argparse.Namespace, workdir: Path) -> dict:
         cmd[1:1] = ["-m", "cProfile", "-o", str(workdir / "driver.prof")]
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "MLFLOW_DISABLE_TELEMETRY": "true"}
     env.pop("MLFLOW_TRACKING_URI", None)  # the default store: ./mlflow.db in the working directory
-    loads = [os.getloadavg()[0]]
-    sampling = threading.Event()
+    from load_sampler import sampled_load  # beside this script
 
-    def sample_load() -> None:
-        while not sampling.wait(5.0):
-            loads.append(os.getloadavg()[0])
-
-    threading.Thread(target=sample_load, daemon=True).start()
-    try:
+    with sampled_load() as loads:
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=workdir)
-    finally:
-        sampling.set()
     if proc.returncode != 0:
         sys.exit(f"{size} trials failed (exit {proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
     lines = proc.stdout.strip().splitlines()

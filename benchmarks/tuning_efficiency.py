@@ -41,7 +41,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -514,18 +513,10 @@ def main() -> None:
     print(f"  discretisation ({args.points} points per continuous parameter):")
     for line in p.lines:
         print(f"    {line}", flush=True)
-    loads = [os.getloadavg()[0]]
-    sampling = threading.Event()
+    from load_sampler import sampled_load  # beside this script
 
-    def sample_load() -> None:
-        while not sampling.wait(5.0):
-            loads.append(os.getloadavg()[0])
-
-    threading.Thread(target=sample_load, daemon=True).start()
-    try:
+    with sampled_load() as loads:
         rows = run_all(args, p, out)
-    finally:
-        sampling.set()
     stats = summary(rows, p.strategies)
     load = f"load average (1 min) mean {statistics.mean(loads):.2f}, max {max(loads):.2f} on {os.cpu_count()} CPUs"
     text = table(stats, p.metric, p.mode)
