@@ -164,7 +164,7 @@ def run_sweep(
             phases["ray_up"] = time.monotonic() - started
             say(f"MLflow parent run {tracker.parent_run_id}; Ray up after {phases['ray_up']:.1f} s")
             tuner = make_tuner(cfg, sweep_dir, tracker, trainable, resume is not None)
-            in_background(prepare_report)
+            in_background(prepare_publishing, cfg.kind)
             fit_started = time.monotonic()
             with fit_signals():
                 results = tuner.fit()
@@ -227,10 +227,16 @@ def in_background(fn, *args) -> Future:
     return future
 
 
-def prepare_report() -> None:
+def prepare_publishing(kind: str) -> None:
+    """Import what publishing needs after the last trial (report libraries; torch and mlflow.pytorch, or
+    mlflow.sklearn: ~4 s here together), while the trials train."""
     from raytune_suite import report
 
     report.prepare()
+    if kind == "estimator":
+        import mlflow.sklearn
+    else:
+        import mlflow.pytorch  # noqa: F401  (imports torch)
 
 
 def say(text: str) -> None:
