@@ -10,6 +10,11 @@ and torch's seed), with `tune.split_seed=0` fixed so every run is scored on the 
 - random + FIFO, random + ASHA, HyperOpt + FIFO, HyperOpt + ASHA: `--num-samples` trials each (default: the
   experiment's own `tune.num_samples`), on the same discretised space (`--space discrete`, the default: every
   strategy then draws from the grid's configs) or on the experiment's original space (`--space original`).
+- Optuna (torch experiments): the peer a single-machine user would pick instead, `TPESampler(seed=tune.seed,
+  n_startup_trials=6)` with `SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)`, `--num-samples` trials
+  in 2 threads (one torch thread each, as a 1-CPU trial) on the same discretised space, split and training loop
+  (the suite's `build_training`, `train_epoch` and `evaluate`, called in-process: no Ray, no MLflow). Needs
+  `pip install -e '.[bench]'`; without it that strategy is skipped and the script says so.
 - an estimator experiment (rt_logreg: one cross-validation per trial, no epochs) runs grid and random + FIFO only,
   ASHA meaning nothing there, and scikit-learn's GridSearchCV itself on the same folds (n_jobs=1, the faster one
   on 2 CPUs: README); its default budget for random search is half the grid.
@@ -51,6 +56,8 @@ REPO = Path(__file__).resolve().parents[1]
 EXPERIMENTS = ("mnist_cnn", "diabetes_linear", "rt_logreg")
 SIGNIFICANT = 4  # digits kept of a discretised value: 3.162, not 3.1622776601683795
 GRIDSEARCHCV = "GridSearchCV"
+OPTUNA = "optuna-tpe+sha"
+OPTUNA_STARTUP_TRIALS = 6  # TPE's random start: Optuna's default is 10, too many of a 20-trial budget
 # name: (tune.search, tune.scheduler); the grid first: the others' trial-epochs are reported as a share of its.
 STRATEGIES = {
     "grid+fifo": ("grid", "fifo"),
@@ -225,6 +232,84 @@ def gridsearchcv_child(args: argparse.Namespace) -> None:
                       "fit_s": wall, "scores": scores}))  # fmt: skip
 
 
+def optuna_installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("optuna") is not None
+
+
+def optuna_params(trial, space: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """One config of the discretised space (every parameter a `choice`) from an Optuna trial: a conditional
+    parameter is suggested only where its sibling takes one of its `when` values, as TPE sees it in HyperOpt."""
+    out: dict[str, dict[str, Any]] = {}
+    for section, params in space.items():
+        values = out.setdefault(section, {})
+        for name, spec in sorted(params.items(), key=lambda kv: bool(kv[1].get("when"))):  # parents first
+            when = spec.get("when")
+            if when and values.get(next(iter(when))) not in next(iter(when.values())):
+                continue
+            values[name] = trial.suggest_categorical(f"{section}.{name}", spec["values"])
+    return out
+
+
+def optuna_child(args: argparse.Namespace) -> None:
+    """`--optuna`: Optuna's TPE + successive halving over the discretised space, on the suite's training loop."""
+    import threading
+
+    import optuna
+    import torch
+
+    from raytune_suite.config import load_config
+    from raytune_suite.trainable import Trial as TrialConfig
+    from raytune_suite.trainable import build_training, evaluate, train_epoch
+    from raytune_suite.tuner import param_space
+
+    cfg = load_config(config_path(args.experiment), json.loads(args.optuna))
+    space = {s: {n: p.model_dump(exclude_none=True) for n, p in ps.items()} for s, ps in cfg.space.items()}
+    fixed, suite = cfg.fixed_sections(), param_space(cfg)["suite"]
+    defaults = TrialConfig.from_config({**fixed, "suite": suite})
+    data = defaults.experiment.load_data(defaults.data, cfg.tune.split_seed)
+    torch.set_num_threads(1)  # each of the 2 threads is one 1-CPU trial
+    seeding = threading.Lock()  # build_training seeds torch's global generator, then builds the model
+    started, done = time.monotonic(), []
+    sign = 1 if cfg.tune.mode == "max" else -1
+
+    def objective(trial) -> float:
+        sampled = optuna_params(trial, space)
+        sections = {k: {**v, **sampled.get(k, {})} for k, v in fixed.items()}
+        config = TrialConfig.from_config({**sections, "suite": suite})
+        with seeding:
+            model, optimizer, scheduler, scaler, gen = build_training(config, data, torch.device("cpu"))
+        best, epochs = None, 0
+        try:
+            for epoch in range(1, config.train.epochs + 1):
+                train_epoch(model, data, optimizer, scheduler, config, gen, torch.device("cpu"), scaler)
+                value = evaluate(model, data, config, torch.device("cpu"))[cfg.tune.metric]
+                epochs = epoch
+                if math.isfinite(value) and (best is None or sign * value > sign * best):
+                    best = value
+                trial.report(value, epoch)
+                if trial.should_prune():
+                    raise optuna.TrialPruned()
+            return best
+        finally:
+            done.append((time.time(), epochs, best))
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(
+        direction="maximize" if cfg.tune.mode == "max" else "minimize",
+        sampler=optuna.samplers.TPESampler(seed=cfg.tune.seed, n_startup_trials=OPTUNA_STARTUP_TRIALS),
+        pruner=optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3),
+    )
+    study.optimize(objective, n_trials=cfg.tune.num_samples, n_jobs=2)
+    wall = time.monotonic() - started
+    values = [b for _, _, b in done if b is not None]
+    best = (max(values) if sign > 0 else min(values)) if values else None
+    failed = sum(1 for t in study.trials if t.state == optuna.trial.TrialState.FAIL)
+    print(json.dumps({"trials": len(study.trials), "failed": failed, "best": best, "wall_s": wall, "fit_s": wall,
+                      "trials_detail": done}))  # fmt: skip
+
+
 def config_path(experiment: str) -> Path:
     return REPO / "experiments" / f"{experiment}.yaml"
 
@@ -287,7 +372,10 @@ def plan(args: argparse.Namespace) -> Plan:
             asha = cfg.tune.asha
             epochs = min(epochs, max(asha.grace_period, int(asha.grace_period * asha.reduction_factor)))
         common.append(f"train.epochs={epochs}")
-        strategies = list(STRATEGIES)
+        strategies = [*STRATEGIES, OPTUNA]
+        if not optuna_installed():
+            print(f"  {OPTUNA}: skipped, optuna is not installed (pip install -e '.[bench]')", flush=True)
+            strategies.remove(OPTUNA)
     else:
         strategies = list(ESTIMATOR_STRATEGIES)
     if args.strategies:  # the grid stays first: the others' trial-epochs are a share of its
@@ -300,6 +388,9 @@ def plan(args: argparse.Namespace) -> Plan:
     for name in strategies:
         if name == GRIDSEARCHCV:  # the grid's configs, as estimator parameters (sklearn_gridsearch.estimator_grid)
             overrides[name] = [*common, discrete_set]
+            continue
+        if name == OPTUNA:
+            overrides[name] = [*common, discrete_set, f"tune.num_samples={num_samples}"]
             continue
         search, scheduler = STRATEGIES[name]
         space = discrete_set if (search == "grid" or args.space == "discrete" or kind == "estimator") else None
@@ -320,12 +411,15 @@ def run_all(args: argparse.Namespace, p: Plan, out: Path) -> list[dict]:
     logs = out / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     for name in p.strategies:
-        for seed in range(args.seeds):
+        for seed in range(args.grid_seeds if name == "grid+fifo" and args.grid_seeds else args.seeds):
             overrides = [*p.overrides[name], f"tune.seed={seed}"]
             log = logs / f"{name}-seed{seed}.log"
             if name == GRIDSEARCHCV:
                 res = run_child("--gridsearchcv", overrides, args, log)
                 trials = gridsearchcv_trials(res["scores"], res["wall_s"])
+            elif name == OPTUNA:
+                res = run_child("--optuna", overrides, args, log)
+                trials = [Trial(*t) for t in res["trials_detail"]]
             else:
                 res = run_child("--child", overrides, args, log)
                 trials = read_trials(res["sweep_dir"], p.metric, p.mode)
@@ -379,7 +473,8 @@ def write_csvs(rows: list[dict], out: Path, experiment: str, p: Plan, args: argp
         writer = csv.DictWriter(handle, fields, extrasaction="ignore")
         writer.writeheader()
         for r in rows:
-            space = "discrete" if r["strategy"] in ("grid+fifo", GRIDSEARCHCV) or p.kind == "estimator" else args.space
+            own_space = r["strategy"] in ("grid+fifo", GRIDSEARCHCV, OPTUNA) or p.kind == "estimator"
+            space = "discrete" if own_space else args.space
             writer.writerow({**r, "experiment": experiment, "space": space, "points": args.points,
                              "num_samples": {"grid+fifo": 1, GRIDSEARCHCV: ""}.get(r["strategy"], p.num_samples),
                              "epochs": p.epochs or ""})  # fmt: skip
@@ -475,6 +570,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--experiment", choices=EXPERIMENTS, default="diabetes_linear")
     parser.add_argument("--seeds", type=int, default=3, help="tune.seed 0..N-1 per strategy (default 3)")
+    parser.add_argument("--grid-seeds", type=int, help="seeds of the grid (default --seeds): it is the costliest")
     parser.add_argument("--points", type=int, default=3, help="values per continuous parameter (default 3)")
     parser.add_argument("--space", choices=["discrete", "original"], default="discrete",
                         help="what the non-grid strategies search (default: the grid's discretised space)")  # fmt: skip
@@ -484,7 +580,7 @@ def main() -> None:
     parser.add_argument(
         "--quick", action="store_true", help="2 points, a quarter of the trials, epochs up to ASHA's second rung"
     )
-    parser.add_argument("--strategies", nargs="+", help=f"a subset of {[*STRATEGIES, GRIDSEARCHCV]}")
+    parser.add_argument("--strategies", nargs="+", help=f"a subset of {[*STRATEGIES, OPTUNA, GRIDSEARCHCV]}")
     parser.add_argument("--max-grid", type=int, default=400, help="refuse a discretised grid larger than this")
     parser.add_argument("--num-cpus", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--out", type=Path, help="default ./tuning_efficiency/<experiment>")
@@ -493,7 +589,11 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep each sweep's temporary folder")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--gridsearchcv", help=argparse.SUPPRESS)
+    parser.add_argument("--optuna", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.optuna:
+        optuna_child(args)
+        return
     if args.child:
         child(args)
         return
@@ -526,7 +626,8 @@ def main() -> None:
                  plot(rows, p.strategies, p, out, f"{args.experiment}: best-so-far, median and min-max over "
                       f"{args.seeds} seed(s)"), out / "discretisation.txt"]  # fmt: skip
     uri = args.mlflow_uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{out / 'mlflow.db'}"
-    params = {"experiment": args.experiment, "seeds": args.seeds, "points": args.points, "space": args.space,
+    params = {"experiment": args.experiment, "seeds": args.seeds, "grid_seeds": args.grid_seeds or args.seeds,
+              "points": args.points, "space": args.space,
               "num_samples": p.num_samples, "epochs": p.epochs, "grid_configs": p.grid_trials,
               "num_cpus": args.num_cpus, "quick": args.quick}  # fmt: skip
     run_id = log_to_mlflow(uri, rows, stats, artifacts, params)

@@ -99,3 +99,35 @@ def test_zoom_limits_leave_room_on_the_worse_side():
     assert eff.zoom_limits([58.0, 59.0], "min") == (57.5, 60.5)
     assert eff.zoom_limits([0.7, 0.8], "max") == pytest.approx((0.55, 0.85))
     assert eff.zoom_limits([2.0, 2.0], "min") == pytest.approx((1.99, 2.03))
+
+
+class ScriptedTrial:
+    """What optuna_params asks of an Optuna trial: `suggest_categorical`, answered from a script."""
+
+    def __init__(self, answers: dict):
+        self.answers, self.asked = answers, []
+
+    def suggest_categorical(self, name, choices):
+        assert self.answers[name] in choices
+        self.asked.append(name)
+        return self.answers[name]
+
+
+SPACE = {
+    "train": {
+        "momentum": {"type": "choice", "values": [0.8, 0.9], "when": {"optimizer": ["nesterov"]}},
+        "optimizer": {"type": "choice", "values": ["adamw", "nesterov"]},
+    },
+    "model": {"arch": {"type": "choice", "values": ["cnn", "mlp"]}},
+}
+
+
+@pytest.mark.parametrize(
+    ("optimizer", "expected_train"),
+    [("nesterov", {"optimizer": "nesterov", "momentum": 0.9}), ("adamw", {"optimizer": "adamw"})],
+)
+def test_optuna_suggests_a_conditional_parameter_only_inside_its_branch(optimizer, expected_train):
+    trial = ScriptedTrial({"train.optimizer": optimizer, "train.momentum": 0.9, "model.arch": "mlp"})
+    assert eff.optuna_params(trial, SPACE) == {"train": expected_train, "model": {"arch": "mlp"}}
+    assert ("train.momentum" in trial.asked) == (optimizer == "nesterov")
+    assert trial.asked.index("train.optimizer") == 0  # the parent is asked before its child
