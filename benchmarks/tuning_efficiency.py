@@ -406,12 +406,44 @@ def gridsearchcv_trials(scores: list[float], wall: float) -> list[Trial]:
     return [Trial(end=wall * (i + 1) / len(scores), epochs=1, best=s) for i, s in enumerate(scores)]
 
 
-def run_all(args: argparse.Namespace, p: Plan, out: Path) -> list[dict]:
+def measured_rows(out: Path, experiment: str, points: int, epochs: int | None, num_samples: int) -> list[dict]:
+    """The rows (curves included) an earlier run of the same experiment, points, epochs and budget left in `out`'s
+    CSVs: what `--resume` does not run again."""
+    results, curves = out / "results.csv", out / "curves.csv"
+    if not results.exists() or not curves.exists():
+        return []
+    with curves.open(newline="") as handle:
+        points_of: dict[tuple[str, int], list[tuple[int, float | None]]] = {}
+        for r in csv.DictReader(handle):
+            y = float(r["best_so_far"]) if r["best_so_far"] else None
+            points_of.setdefault((r["strategy"], int(r["seed"])), []).append((int(r["trial_epochs"]), y))
+    rows = []
+    with results.open(newline="") as handle:
+        for r in csv.DictReader(handle):
+            if (r["experiment"], r["points"], r["epochs"]) != (experiment, str(points), str(epochs or "")):
+                continue
+            if r["num_samples"] not in ("1", "", str(num_samples)):  # the grid's is 1, GridSearchCV's empty
+                continue
+            key = (r["strategy"], int(r["seed"]))
+            rows.append({"strategy": key[0], "seed": key[1], "trials": int(r["trials"]), "failed": int(r["failed"]),
+                         "best": float(r["best"]) if r["best"] else None, "trial_epochs": int(r["trial_epochs"]),
+                         "wall_s": float(r["wall_s"]), "fit_s": float(r["fit_s"]),
+                         "curve": points_of.get(key, [])})  # fmt: skip
+    return rows
+
+
+def run_all(args: argparse.Namespace, p: Plan, out: Path, done: list[dict]) -> list[dict]:
+    """Every strategy and seed of the plan; a (strategy, seed) in `done` (from --resume) is kept, not run."""
     rows = []
     logs = out / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     for name in p.strategies:
         for seed in range(args.grid_seeds if name == "grid+fifo" and args.grid_seeds else args.seeds):
+            earlier = [r for r in done if (r["strategy"], r["seed"]) == (name, seed)]
+            if earlier:
+                rows.append(earlier[0])
+                print(f"  {name} seed {seed}: best {earlier[0]['best']}, from the earlier run in {out}", flush=True)
+                continue
             overrides = [*p.overrides[name], f"tune.seed={seed}"]
             log = logs / f"{name}-seed{seed}.log"
             if name == GRIDSEARCHCV:
@@ -586,6 +618,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="default ./tuning_efficiency/<experiment>")
     parser.add_argument("--mlflow-uri", help="store of the summary run (default: $MLFLOW_TRACKING_URI, else "
                         "sqlite:///<out>/mlflow.db)")  # fmt: skip
+    parser.add_argument("--resume", action="store_true", help="keep the strategies and seeds that --out's CSVs "
+                        "already hold for the same experiment, points and epochs; run the rest")  # fmt: skip
     parser.add_argument("--keep", action="store_true", help="keep each sweep's temporary folder")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--gridsearchcv", help=argparse.SUPPRESS)
@@ -616,7 +650,8 @@ def main() -> None:
     from load_sampler import sampled_load  # beside this script
 
     with sampled_load() as loads:
-        rows = run_all(args, p, out)
+        done = measured_rows(out, args.experiment, args.points, p.epochs, p.num_samples) if args.resume else []
+        rows = run_all(args, p, out, done)
     stats = summary(rows, p.strategies)
     load = f"load average (1 min) mean {statistics.mean(loads):.2f}, max {max(loads):.2f} on {os.cpu_count()} CPUs"
     text = table(stats, p.metric, p.mode)

@@ -131,3 +131,18 @@ def test_optuna_suggests_a_conditional_parameter_only_inside_its_branch(optimize
     assert eff.optuna_params(trial, SPACE) == {"train": expected_train, "model": {"arch": "mlp"}}
     assert ("train.momentum" in trial.asked) == (optimizer == "nesterov")
     assert trial.asked.index("train.optimizer") == 0  # the parent is asked before its child
+
+
+def test_resume_reads_back_the_rows_and_curves_it_wrote(tmp_path):
+    plan = eff.Plan("torch", "val_accuracy", "max", ["grid+fifo", "random+asha"], {}, [], 4, 3, 8)
+    args = type("Args", (), {"points": 3, "space": "discrete"})()
+    rows = [
+        {"strategy": "grid+fifo", "seed": 0, "trials": 4, "failed": 0, "best": 0.9, "trial_epochs": 32,
+         "wall_s": 10.0, "fit_s": 8.0, "curve": [(8, 0.5), (16, 0.9)]},
+        {"strategy": "random+asha", "seed": 1, "trials": 3, "failed": 1, "best": None, "trial_epochs": 3,
+         "wall_s": 2.0, "fit_s": 1.5, "curve": [(1, None)]},
+    ]  # fmt: skip
+    eff.write_csvs(rows, tmp_path, "mnist_cnn", plan, args)
+    assert eff.measured_rows(tmp_path, "mnist_cnn", 3, 8, 3) == rows
+    assert eff.measured_rows(tmp_path, "mnist_cnn", 2, 8, 3) == []  # other points: measured on another grid
+    assert [r["strategy"] for r in eff.measured_rows(tmp_path, "mnist_cnn", 3, 8, 5)] == ["grid+fifo"]  # budget
