@@ -10,12 +10,15 @@ nothing but report EPOCHS=3 times. Then, outside the sweep: `raytune-suite repor
     python benchmarks/scale.py --trials 100 1000 --search hyperopt
     python benchmarks/scale.py --quick            # 20 and 100 trials (a smoke run)
 
-Prints per size: trials per second, driver cost per trial (sweep wall / trials), the driver's peak RSS and its
-growth (from just after `ray.init` to the peak, the end-of-sweep report included), the MLflow writer thread's calls
-per second and the write queue's largest backlog, progress lines printed, `report` seconds, the REST listing's
-seconds, and the children found complete (FINISHED, steps 1..EPOCHS); the load average, sampled every 5 s. Then
-PASS/FAIL for each goal of issue #12 (the largest size against the smallest). `--profile` writes a cProfile of each
-driver into its kept folder: how the quadratic run-map write was found.
+Prints per size: trials per second, driver cost per trial (sweep wall / trials), the driver's RSS after `ray.init`,
+what the libraries any sweep imports once add to it (MLflow, torch, matplotlib, scikit-learn: imported before the
+sweep starts, so that the growth measured is what the trials add), its peak and its growth (from after those imports
+to the peak, the end-of-sweep report included), the MLflow writer thread's calls per second and the write queue's
+largest backlog, progress lines printed, `report` seconds, the REST listing's seconds, and the children found
+complete (FINISHED, steps 1..EPOCHS); the load average, sampled every 5 s; then the same trials through bare Ray Tune
+(trials per second, driver RSS growth from after `ray.init`; `--no-bare` skips them). Then PASS/FAIL for each goal
+of issue #12 (the largest size against the smallest). `--profile` writes a cProfile of each driver into its kept
+folder: how the quadratic run-map write was found.
 """
 
 from __future__ import annotations
@@ -91,6 +94,12 @@ def child(args: argparse.Namespace) -> None:
     # Ray is started here, by the same call run_sweep makes, so that the RSS baseline includes Ray's own client and
     # the growth measured is what the sweep adds; run_sweep then finds Ray up and uses it.
     connect_ray(None)
+    after_ray = rss_mb()
+    # What any sweep imports once (MLflow, SQLAlchemy, torch, matplotlib, scikit-learn), imported here first so
+    # that the growth measured is what the trials add; its own size is printed beside it.
+    sweep.prepare_publishing(cfg.kind)
+    import mlflow.store.tracking.sqlalchemy_store  # noqa: F401
+
     base = rss_mb()
     marks = {}
     publish = publishing.publish  # run_sweep imports it from its module when fit() has returned
@@ -105,11 +114,42 @@ def child(args: argparse.Namespace) -> None:
     writer = result.writer
     print(json.dumps({
         "trials": result.trials, "failed": result.failed, "wall_s": result.wall_s, "fit_s": result.fit_s,
-        "rss_base_mb": base, "rss_peak_mb": peak, "rss_fit_peak_mb": marks.get("fit_peak_mb", peak),
+        "rss_ray_mb": after_ray, "rss_base_mb": base, "rss_peak_mb": peak,
+        "rss_fit_peak_mb": marks.get("fit_peak_mb", peak),
         "writes": writer.calls, "write_s": writer.busy_s,
         "max_backlog": writer.max_backlog, "parent_run_id": result.parent_run_id,
         "experiment_id": result.experiment_id, "sweep_dir": result.storage_path,
     }))  # fmt: skip
+
+
+def bare_child(args: argparse.Namespace) -> None:
+    """The same trials through bare Ray Tune (Tuner, random search, FIFO, actor reuse, no MLflow): the driver RSS
+    growth and trials per second Ray Tune itself has at this size."""
+    import ray
+    from ray import tune
+
+    ray.init(address="local", include_dashboard=False, log_to_driver=False)
+    base = rss_mb()
+    started = time.monotonic()
+    tuner = tune.Tuner(
+        _with_bench({"epoch_s": args.epoch_s}),
+        param_space={"train": {"lr": tune.loguniform(1e-4, 1e-1)}},
+        tune_config=tune.TuneConfig(num_samples=args.size, reuse_actors=True, metric="val_accuracy", mode="max"),
+        run_config=tune.RunConfig(storage_path=str(Path("ray_results").resolve()), verbose=0),
+    )
+    results = tuner.fit()
+    wall = time.monotonic() - started
+    print(json.dumps({"trials": len(results), "wall_s": wall, "rss_base_mb": base, "rss_peak_mb": peak_mb()}))
+
+
+def run_bare(size: int, args: argparse.Namespace) -> dict:
+    with tempfile.TemporaryDirectory(prefix=f"rts-scale-bare-{size}-") as workdir:
+        cmd = [sys.executable, __file__, "--size", str(size), "--bare", "--epoch-s", str(args.epoch_s)]
+        env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=workdir)
+    if proc.returncode != 0:
+        sys.exit(f"bare Ray Tune, {size} trials, failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def run_size(size: int, args: argparse.Namespace, workdir: Path) -> dict:
@@ -177,6 +217,12 @@ def list_children(out: dict, workdir: Path) -> dict:
     return {"list_s": list_s, "children": len(children), "complete": complete}
 
 
+def growth_of(result: dict, variant: str | None) -> float:
+    """Peak RSS minus its baseline, MB, of the suite's run (variant None) or of the bare one ("bare")."""
+    r = result[variant] if variant else result
+    return r["rss_peak_mb"] - r["rss_base_mb"]
+
+
 def row(label: str, values: list, fmt: str) -> str:
     return f"  {label:34s}" + "".join(f"{format(v, fmt):>12s}" for v in values)
 
@@ -189,10 +235,12 @@ def main() -> None:
     parser.add_argument("--epoch-s", type=float, default=0.0, help="seconds each report waits (default 0)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folders (stores, logs, reports)")
     parser.add_argument("--profile", action="store_true", help="cProfile each driver into its folder (with --keep)")
+    parser.add_argument("--no-bare", action="store_true", help="skip the bare Ray Tune runs of each size")
     parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--bare", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.size:
-        child(args)
+        (bare_child if args.bare else child)(args)
         return
     sizes = [20, 100] if args.quick else sorted(args.trials)
     cpus = os.cpu_count() or 1
@@ -205,6 +253,8 @@ def main() -> None:
         out["report_s"] = time_report(out["sweep_dir"], workdir)
         out.update(list_children(out, workdir))
         out["workdir"] = workdir
+        if not args.no_bare:
+            out["bare"] = run_bare(size, args)
         results.append(out)
         print(f"  {size} trials: sweep {out['wall_s']:.1f} s, max load average {out['load']:.2f}"
               f"{', kept in ' + str(workdir) if args.keep or args.profile else ''}", flush=True)  # fmt: skip
@@ -216,9 +266,10 @@ def main() -> None:
     print(row("trials per second (wall)", [r["trials"] / r["wall_s"] for r in results], ".2f"))
     print(row("driver cost per trial ms (wall/n)", [1000 * r["wall_s"] / r["trials"] for r in results], ".1f"))
     print(row("fit per trial ms (fit/n)", [1000 * r["fit_s"] / r["trials"] for r in results], ".1f"))
-    print(row("driver RSS after ray.init MB", [r["rss_base_mb"] for r in results], ".0f"))
+    print(row("driver RSS after ray.init MB", [r["rss_ray_mb"] for r in results], ".0f"))
+    print(row("  + one-time imports MB", [r["rss_base_mb"] - r["rss_ray_mb"] for r in results], ".0f"))
     print(row("driver peak RSS MB", [r["rss_peak_mb"] for r in results], ".0f"))
-    print(row("driver RSS growth MB", [r["rss_peak_mb"] - r["rss_base_mb"] for r in results], ".0f"))
+    print(row("driver RSS growth MB (the trials)", [r["rss_peak_mb"] - r["rss_base_mb"] for r in results], ".0f"))
     print(row("  of which until fit ended MB", [r["rss_fit_peak_mb"] - r["rss_base_mb"] for r in results], ".0f"))
     print(row("MLflow calls", [r["writes"] for r in results], "d"))
     print(row("MLflow calls per second (wall)", [r["writes"] / r["wall_s"] for r in results], ".1f"))
@@ -230,6 +281,19 @@ def main() -> None:
     print(row("children listed", [r["children"] for r in results], "d"))
     print(row("children complete", [r["complete"] for r in results], "d"))
     print(row("load average (1 min, max)", [r["load"] for r in results], ".2f"))
+    if all("bare" in r for r in results):
+        print("bare Ray Tune, the same trials (no MLflow, no report):")
+        print(row("trials per second (wall)", [r["bare"]["trials"] / r["bare"]["wall_s"] for r in results], ".2f"))
+        print(row("driver RSS growth MB", [r["bare"]["rss_peak_mb"] - r["bare"]["rss_base_mb"] for r in results],
+                  ".0f"))  # fmt: skip
+        if len(results) > 1:
+            suite_kb, bare_kb = (
+                1024
+                * (growth_of(results[-1], key) - growth_of(results[0], key))
+                / (results[-1]["trials"] - results[0]["trials"])
+                for key in (None, "bare")
+            )
+            print(f"  driver RSS per extra trial: the suite {suite_kb:.0f} KB, bare Ray Tune {bare_kb:.0f} KB")
     small, big = results[0], results[-1]
     ratio = (big["wall_s"] / big["trials"]) / (small["wall_s"] / small["trials"])
     fit_ratio = (big["fit_s"] / big["trials"]) / (small["fit_s"] / small["trials"])
