@@ -41,8 +41,9 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: install  ## scheduling overhead of the suite vs bare Ray Tune; the trainable's loop vs plain PyTorch; 100 vs 1,000 trials
+bench: install  ## scheduling overhead of the suite vs bare Ray Tune; trial actor start-up; the trainable's loop vs plain PyTorch; 100 vs 1,000 trials
 	$(BIN)/python benchmarks/sweep_overhead.py
+	$(BIN)/python benchmarks/actor_startup.py
 	$(BIN)/python benchmarks/trainable_overhead.py
 	$(BIN)/python benchmarks/scale.py
 
