@@ -5,6 +5,7 @@ fresh local Ray instance. Ideal wall time = N × EPOCHS × EPOCH_S / CPUs. Each 
 that "whole command" includes Python imports, `ray.init` and shutdown, as a user pays them.
 
     python benchmarks/sweep_overhead.py                 # 40 trials x 1 s, both variants
+    python benchmarks/sweep_overhead.py --repeats 3     # 3 runs of each, interleaved, and their medians
     python benchmarks/sweep_overhead.py --trials 20 --epochs 5 --epoch-s 0.2
 
 Prints ideal/actual efficiency for `fit()` alone and for the whole command, and where the rest of the command's
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -119,6 +121,7 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=40)
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--epoch-s", type=float, default=0.2)
+    parser.add_argument("--repeats", type=int, default=1, help="runs of each variant, interleaved; medians printed")
     parser.add_argument("--variant", choices=["bare", "suite"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.variant:
@@ -129,14 +132,24 @@ def main() -> None:
     print(f"{args.trials} trials x {args.epochs * args.epoch_s:g} s on {cpus} CPUs: ideal {ideal:.1f} s")
     print(f"{'variant':8s} {'fit s':>7s} {'fit eff':>8s} {'command s':>10s} {'command eff':>12s}   "
           "seconds from start: imports, Ray up, 1st trial, fit() returned")  # fmt: skip
-    for variant in ("bare", "suite"):
-        m = measure(variant, args)
-        marks = "  ".join(f"{m[k]:5.1f}" for k in ("imports", "ray_up", "first_trial", "fit_end"))
-        print(
-            f"{variant:8s} {m['fit_s']:7.1f} {ideal / m['fit_s']:8.2f} {m['command_s']:10.1f} "
-            f"{ideal / m['command_s']:12.2f}   {marks}   (exit {m['command_s']:.1f})",
-            flush=True,
-        )
+    runs: dict[str, list[dict]] = {"bare": [], "suite": []}
+    for _ in range(args.repeats):
+        for variant in runs:  # interleaved, so that a change of load hits both variants alike
+            m = measure(variant, args)
+            runs[variant].append(m)
+            print(line(variant, m, ideal), flush=True)
+    if args.repeats > 1:
+        print(f"median of {args.repeats} runs each (load average now {os.getloadavg()[0]:.2f}):")
+        for variant, ms in runs.items():
+            print(line(variant, {k: statistics.median(m[k] for m in ms) for k in ms[0]}, ideal), flush=True)
+
+
+def line(variant: str, m: dict, ideal: float) -> str:
+    marks = "  ".join(f"{m[k]:5.1f}" for k in ("imports", "ray_up", "first_trial", "fit_end"))
+    return (
+        f"{variant:8s} {m['fit_s']:7.1f} {ideal / m['fit_s']:8.2f} {m['command_s']:10.1f} "
+        f"{ideal / m['command_s']:12.2f}   {marks}   (exit {m['command_s']:.1f})"
+    )
 
 
 if __name__ == "__main__":
