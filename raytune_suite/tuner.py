@@ -19,7 +19,7 @@ from raytune_suite.errors import ConfigError, UserCodeError
 from raytune_suite.schedulers import SCHEDULERS
 from raytune_suite.searchers import SEARCHERS
 from raytune_suite.space import build_param_space, grid_size
-from raytune_suite.trial_entry import train_trial
+from raytune_suite.trainable import train_trial
 
 # Actor reuse as Ray 2.60 does it stops a trial's booting process whenever a warm one frees up, so a sweep that lost
 # a worker stays at one trial at a time (actor_reuse.py). Applied on import so resumed sweeps (Tuner.restore) get it.
