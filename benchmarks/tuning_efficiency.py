@@ -25,10 +25,11 @@ min and max over seeds), trial-epochs spent (every result a trial reported, i.e.
 from each trial's result.json; one per cross-validation for an estimator) and wall seconds (run_sweep's, Ray's
 start and the report included). Best-so-far vs cumulative trial-epochs (trials ordered by the time of their last
 result: their result.json's modification time; a trial's value is its best epoch, as the sweep's report counts it)
-goes to a plot with the median over seeds and the min-max band; `results.csv` (a row per strategy and seed),
-`curves.csv` and `anytime.png` go into `--out`, and all three to a parent MLflow run (experiment
-"tuning_efficiency", a child run per strategy and seed holding its curve as the metric `best_so_far` with the
-cumulative trial-epochs as step) in `--mlflow-uri`.
+goes to a plot with the median over seeds and the min-max band, and a second table gives each strategy's best so far
+once it had spent 5, 10 and 20 % of the grid's trial-epochs (equal compute rather than equal trials). `results.csv`
+(a row per strategy and seed), `curves.csv`, `anytime.png` and `summary.txt` (both tables) go into `--out`, and to a
+parent MLflow run (experiment "tuning_efficiency", a child run per strategy and seed holding its curve as the metric
+`best_so_far` with the cumulative trial-epochs as step) in `--mlflow-uri`.
 
     python benchmarks/tuning_efficiency.py --experiment diabetes_linear --seeds 3
     python benchmarks/tuning_efficiency.py --experiment mnist_cnn --seeds 3 --grid-seeds 1   # ~35 min here
@@ -505,6 +506,28 @@ def table(stats: list[dict], metric: str, mode: str) -> str:
     return "\n".join(lines)
 
 
+EQUAL_COMPUTE_SHARES = (0.05, 0.10, 0.20)  # of the grid's trial-epochs
+
+
+def equal_compute_table(rows: list[dict], strategies: list[str], shares: Sequence[float] = EQUAL_COMPUTE_SHARES) -> str:
+    """Each strategy's best-so-far (median [min, max] over seeds) once it had spent each share of the grid's
+    trial-epochs: the strategies compared at equal compute, not at equal trials. Empty without a grid."""
+    grid = spread(r["trial_epochs"] for r in rows if r["strategy"] == "grid+fifo")
+    if not grid:
+        return ""
+    budgets = [share * grid[0] for share in shares]
+    head = "".join(f"{f'at {share:.0%} ({b:.0f})':>28s}" for share, b in zip(shares, budgets, strict=True))
+    lines = [f"  best so far at equal compute (share of the grid's trial-epochs):\n  {'strategy':15s}{head}"]
+    for name in strategies:
+        runs = [r for r in rows if r["strategy"] == name]
+        cells = []
+        for b in budgets:
+            s = spread(curve_at(r["curve"], [b])[0] for r in runs)
+            cells.append(f"{s[0]:.4g} [{s[1]:.4g}, {s[2]:.4g}]" if s else "none")
+        lines.append(f"  {name:15s}" + "".join(f"{c:>28s}" for c in cells))
+    return "\n".join(lines)
+
+
 def write_csvs(rows: list[dict], out: Path, experiment: str, p: Plan, args: argparse.Namespace) -> list[Path]:
     results, curves = out / "results.csv", out / "curves.csv"
     fields = ["experiment", "strategy", "seed", "space", "points", "num_samples", "epochs", "trials", "failed",
@@ -675,10 +698,13 @@ def main() -> None:
     load = f"load average (1 min) mean {statistics.mean(loads):.2f}, max {max(loads):.2f} on {os.cpu_count()} CPUs"
     text = table(stats, p.metric, p.mode)
     print(f"{args.experiment}, {args.seeds} seed(s), {load}:\n{text}")
+    equal = equal_compute_table(rows, p.strategies)
+    print(equal)
+    (out / "summary.txt").write_text(f"{text}\n{equal}\n")
     (out / "discretisation.txt").write_text("\n".join(p.lines) + "\n")
     artifacts = [*write_csvs(rows, out, args.experiment, p, args),
                  plot(rows, p.strategies, p, out, f"{args.experiment}: best-so-far, median and min-max over "
-                      f"{args.seeds} seed(s)"), out / "discretisation.txt"]  # fmt: skip
+                      f"{args.seeds} seed(s)"), out / "discretisation.txt", out / "summary.txt"]  # fmt: skip
     uri = args.mlflow_uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{out / 'mlflow.db'}"
     params = {"experiment": args.experiment, "space_file": str(args.space_file or ""), "seeds": args.seeds,
               "grid_seeds": args.grid_seeds or args.seeds,

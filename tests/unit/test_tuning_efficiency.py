@@ -146,3 +146,17 @@ def test_resume_reads_back_the_rows_and_curves_it_wrote(tmp_path):
     assert eff.measured_rows(tmp_path, "mnist_cnn", 3, 8, 3) == rows
     assert eff.measured_rows(tmp_path, "mnist_cnn", 2, 8, 3) == []  # other points: measured on another grid
     assert [r["strategy"] for r in eff.measured_rows(tmp_path, "mnist_cnn", 3, 8, 5)] == ["grid+fifo"]  # budget
+
+
+def test_equal_compute_compares_strategies_at_a_share_of_the_grids_trial_epochs():
+    rows = [
+        {"strategy": "grid+fifo", "seed": 0, "trial_epochs": 100, "curve": [(50, 0.5), (100, 0.9)]},
+        {"strategy": "random+asha", "seed": 0, "trial_epochs": 12, "curve": [(4, 0.6), (12, 0.8)]},
+        {"strategy": "random+asha", "seed": 1, "trial_epochs": 30, "curve": [(6, 0.7), (30, 0.95)]},
+    ]
+    text = eff.equal_compute_table(rows, ["grid+fifo", "random+asha"], shares=(0.05, 0.5))
+    grid_line, random_line = text.splitlines()[-2:]
+    assert grid_line.split()[1:] == ["none", "0.5", "[0.5,", "0.5]"]  # nothing ended within 5 trial-epochs
+    # at 5: seed 0 has 0.6 (ended at 4), seed 1 nothing yet; at 50: both have ended, 0.8 and 0.95
+    assert random_line.split()[1:] == ["0.6", "[0.6,", "0.6]", "0.875", "[0.8,", "0.95]"]
+    assert eff.equal_compute_table(rows[1:], ["random+asha"]) == ""  # no grid: no share to take
