@@ -276,15 +276,17 @@ class MlflowTracker(tune.Callback):
             return
         self.active.add(trial.trial_id)
         self._reopen(record)
-        self._tag_node(record, result)
+        node_tags = self._node_tags(record, result)
         epoch = int(result.get("epoch", result.get("training_iteration", 0)))
         # The config this epoch trained with (Tune adds it to every result); trial.config may already hold the
         # next generation's, which PBT set while handling this very result.
         self._note_config_change(record, resolve_trial_config(result.get("config", trial.config)), epoch)
         if epoch > record.last_step:  # else a replay from an older checkpoint: MLflow already holds this step
-            self._log_result(record, epoch, result)
+            self._log_result(record, epoch, result, node_tags)
+        elif node_tags:
+            self.client.log_batch(record.run_id, tags=node_tags)
 
-    def _log_result(self, record: TrialRecord, epoch: int, result: dict) -> None:
+    def _log_result(self, record: TrialRecord, epoch: int, result: dict, tags: list[RunTag]) -> None:
         metrics = trial_metrics(result, self.metric)
         record.diverged = record.diverged or bool(result.get("diverged"))
         self._observe(record, epoch, metrics.get(self.metric))
@@ -293,7 +295,8 @@ class MlflowTracker(tune.Callback):
         if self.track_config:
             values = flatten_values(record.config)
             logged += [Metric(f"config/{k}", float(v), now, epoch) for k, v in values.items() if is_number(v)]
-        self.client.log_batch(record.run_id, metrics=logged)
+        # One call for the epoch and any node tags: the writer thread's calls bound a large sweep's rate (scale.py).
+        self.client.log_batch(record.run_id, metrics=logged, tags=tags)
 
     def on_trial_complete(self, iteration: int, trials: list, trial, **info) -> None:
         self._end_trial(trial, RunStatus.FINISHED)
@@ -495,16 +498,17 @@ class MlflowTracker(tune.Callback):
                 self.write_errors.append(f"set_terminated {run_id}: {exc}")
         print(f"warning: MLflow writes failed: {self.write_errors[0]}", file=sys.stderr)
 
-    def _tag_node(self, record: TrialRecord, result: dict) -> None:
-        """Tags where the trial runs now (`node_id`, `hostname`, `device`, `gpu_ids`, `world_size` of a multi-worker
-        trial) and `node_ids`, every node it ran on in order (a trial retried after a node died shows two)."""
+    def _node_tags(self, record: TrialRecord, result: dict) -> list[RunTag]:
+        """The tags saying where the trial runs now, when that changed (none otherwise): `node_id`, `hostname`,
+        `device`, `gpu_ids`, `world_size` of a multi-worker trial, and `node_ids`, every node it ran on in order (a
+        trial retried after a node died shows two)."""
         node = result.get("node_id")
         if not node or node in record.nodes[-1:]:
-            return
+            return []
         record.nodes.append(node)
         tags = {"node_id": node, "node_ids": ",".join(record.nodes)}
         tags.update({k: str(result[k]) for k in ("hostname", "device", "gpu_ids", "world_size") if k in result})
-        self.client.log_batch(record.run_id, tags=[RunTag(k, v) for k, v in tags.items()])
+        return [RunTag(k, v) for k, v in tags.items()]
 
     def save_run_map(self, soon: bool = False) -> None:
         """Write the run map now; with `soon`, only if the spacing since the last write allows, else at the next

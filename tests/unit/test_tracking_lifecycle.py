@@ -104,3 +104,20 @@ def test_an_interrupted_sweep_still_writes_its_deferred_run_map(tracker, tmp_pat
     tracker.on_trial_start(0, [], trial("a"))
     tracker.finish(RunStatus.KILLED)  # no on_experiment_end: the fit was cut short
     assert list(RunMap.load(tmp_path / "sweep").trials) == ["a"]
+
+
+def test_node_tags_ride_with_the_epochs_metrics_and_follow_a_move(tracker):
+    tracker, client = tracker
+    tracker.on_trial_start(0, [], trial("a"))
+    tracker.client.drain()
+    before = tracker.client.stats.calls
+    tracker.on_trial_result(0, [], trial("a"), result(1, 0.9, node_id="n1", hostname="h1"))
+    tracker.on_trial_result(0, [], trial("a"), result(2, 0.8, node_id="n1", hostname="h1"))
+    tracker.client.drain()
+    assert tracker.client.stats.calls - before == 2  # one call per epoch, the first one's node tags included
+    # moved to another node and replaying an epoch MLflow already holds: the tags alone
+    tracker.on_trial_result(0, [], trial("a"), result(2, 0.8, node_id="n2", hostname="h2"))
+    tracker.finish(RunStatus.FINISHED)
+    run = client.get_run(tracker.records["a"].run_id)
+    assert (run.data.tags["node_id"], run.data.tags["node_ids"], run.data.tags["hostname"]) == ("n2", "n1,n2", "h2")
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "val_loss")] == [1, 2]
