@@ -2,9 +2,11 @@
 
 N trials each sleep for EPOCHS × EPOCH_S seconds (reporting once per epoch, as real trials do) on all CPUs of a
 fresh local Ray instance. Ideal wall time = N × EPOCHS × EPOCH_S / CPUs. Each variant runs in its own process so
-that "whole command" includes Python imports, `ray.init` and shutdown, as a user pays them.
+that "whole command" includes Python imports, `ray.init` and shutdown, as a user pays them. Three variants: `bare`
+(Ray Tune as its docs show it), `bare+torch` (the same script importing torch first, as any script tuning a PyTorch
+model does) and `suite`.
 
-    python benchmarks/sweep_overhead.py                 # 40 trials x 1 s, both variants
+    python benchmarks/sweep_overhead.py                 # 40 trials x 1 s, each variant once
     python benchmarks/sweep_overhead.py --repeats 3     # 3 runs of each, interleaved, and their medians
     python benchmarks/sweep_overhead.py --trials 20 --epochs 5 --epoch-s 0.2
 
@@ -28,6 +30,7 @@ from pathlib import Path
 
 START = time.monotonic()
 REPO = Path(__file__).resolve().parents[1]
+VARIANTS = ("bare", "bare+torch", "suite")
 
 
 def sleep_trainable(config: dict) -> None:
@@ -41,7 +44,11 @@ def sleep_trainable(config: dict) -> None:
 
 
 def run_bare(args: argparse.Namespace, workdir: Path) -> dict:
-    """Ray Tune as its docs show it, with actor reuse on: the baseline to beat."""
+    """Ray Tune as its docs show it, with actor reuse on: the baseline to beat. As `bare+torch`, the same script
+    importing torch first, as a script tuning a PyTorch model does (the suite's config check imports the torch
+    experiment's module, and torch with it, before Ray starts)."""
+    if args.variant == "bare+torch":
+        import torch  # noqa: F401
     import ray
     from ray import tune
 
@@ -100,7 +107,7 @@ def _with_bench(bench: dict):
 
 def child(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="rts-bench-") as tmp:
-        phases = {"bare": run_bare, "suite": run_suite}[args.variant](args, Path(tmp))
+        phases = {"bare": run_bare, "bare+torch": run_bare, "suite": run_suite}[args.variant](args, Path(tmp))
     print(json.dumps(phases))
 
 
@@ -122,7 +129,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--epoch-s", type=float, default=0.2)
     parser.add_argument("--repeats", type=int, default=1, help="runs of each variant, interleaved; medians printed")
-    parser.add_argument("--variant", choices=["bare", "suite"], help=argparse.SUPPRESS)
+    parser.add_argument("--variant", choices=VARIANTS, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.variant:
         child(args)
@@ -130,11 +137,11 @@ def main() -> None:
     cpus = os.cpu_count() or 1
     ideal = args.trials * args.epochs * args.epoch_s / cpus
     print(f"{args.trials} trials x {args.epochs * args.epoch_s:g} s on {cpus} CPUs: ideal {ideal:.1f} s")
-    print(f"{'variant':8s} {'fit s':>7s} {'fit eff':>8s} {'command s':>10s} {'command eff':>12s}   "
+    print(f"{'variant':10s} {'fit s':>7s} {'fit eff':>8s} {'command s':>10s} {'command eff':>12s}   "
           "seconds from start: imports, Ray up, 1st trial, fit() returned")  # fmt: skip
-    runs: dict[str, list[dict]] = {"bare": [], "suite": []}
+    runs: dict[str, list[dict]] = {variant: [] for variant in VARIANTS}
     for _ in range(args.repeats):
-        for variant in runs:  # interleaved, so that a change of load hits both variants alike
+        for variant in runs:  # interleaved, so that a change of load hits every variant alike
             m = measure(variant, args)
             runs[variant].append(m)
             print(line(variant, m, ideal), flush=True)
@@ -147,7 +154,7 @@ def main() -> None:
 def line(variant: str, m: dict, ideal: float) -> str:
     marks = "  ".join(f"{m[k]:5.1f}" for k in ("imports", "ray_up", "first_trial", "fit_end"))
     return (
-        f"{variant:8s} {m['fit_s']:7.1f} {ideal / m['fit_s']:8.2f} {m['command_s']:10.1f} "
+        f"{variant:10s} {m['fit_s']:7.1f} {ideal / m['fit_s']:8.2f} {m['command_s']:10.1f} "
         f"{ideal / m['command_s']:12.2f}   {marks}   (exit {m['command_s']:.1f})"
     )
 
