@@ -341,7 +341,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def entry() -> None:
-    """The console script: `main`, stacks on SIGUSR1, and an exit that cannot hang after a stop."""
+    """The console script: `main`, stacks on SIGUSR1 and on a crash, and an exit that cannot hang after a stop."""
+    faulthandler.enable(all_threads=True)  # a crash (SIGSEGV, SIGABRT...) prints every thread's Python stack
     if hasattr(signal, "SIGUSR1"):
         faulthandler.register(signal.SIGUSR1, all_threads=True)
     code = main()

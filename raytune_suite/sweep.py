@@ -88,9 +88,15 @@ def connect_ray(
     `dashboard`: multi-worker trials need it (see distributed.py); it binds to 127.0.0.1 only.
     """
     import ray
+    from ray._private import ray_constants
 
     if ray.is_initialized():
         return
+    # Ray's C++ core would install absl's failure signal handler in this driver, SIGTERM included, and ray.shutdown()
+    # then puts SIGTERM back to the default action beneath Python: a stop while publishing (Ray is shut down
+    # meanwhile) killed the driver outright, every run left RUNNING. The driver keeps Python's handlers (the CLI's
+    # faulthandler reports a crash); trial workers are processes of their own and keep Ray's.
+    ray_constants.RAY_DISABLE_FAILURE_SIGNAL_HANDLER = True
     if address:
         ray.init(address=address, log_to_driver=True)
         return

@@ -5,6 +5,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -82,6 +83,25 @@ def test_sigterm_in_each_phase_ends_every_run_killed_and_prints_the_resume_comma
         assert again.info.run_id == parent.info.run_id and again.info.status == "FINISHED"
         children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
         assert len(children) == 2 and all(r.info.status == "FINISHED" for r in children)
+
+
+STOP_AFTER_RAY_IS_DOWN = """
+import os, signal, sys, time
+import ray
+from raytune_suite.sweep import connect_ray
+connect_ray(None, num_cpus=1)
+signal.signal(signal.SIGTERM, lambda *_: print("stop handled", flush=True))
+ray.shutdown()  # a sweep shuts Ray down while it publishes: a stop may come after
+os.kill(os.getpid(), signal.SIGTERM)
+time.sleep(1)
+"""
+
+
+def test_a_stop_after_ray_has_shut_down_still_reaches_the_drivers_handler(env):
+    # Ray's failure signal handler, once uninstalled by ray.shutdown(), left SIGTERM at its default: killed outright
+    done = subprocess.run([sys.executable, "-c", STOP_AFTER_RAY_IS_DOWN], env=env, capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert done.returncode == 0 and "stop handled" in done.stdout, (done.returncode, done.stderr[-2000:])
 
 
 def test_four_sweeps_started_at_once_on_a_new_store_all_complete(tmp_path, env):
