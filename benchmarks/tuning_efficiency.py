@@ -26,10 +26,14 @@ from each trial's result.json; one per cross-validation for an estimator) and wa
 start and the report included). Best-so-far vs cumulative trial-epochs (trials ordered by the time of their last
 result: their result.json's modification time; a trial's value is its best epoch, as the sweep's report counts it)
 goes to a plot with the median over seeds and the min-max band, and a second table gives each strategy's best so far
-once it had spent 5, 10 and 20 % of the grid's trial-epochs (equal compute rather than equal trials). `results.csv`
-(a row per strategy and seed), `curves.csv`, `anytime.png` and `summary.txt` (both tables) go into `--out`, and to a
-parent MLflow run (experiment "tuning_efficiency", a child run per strategy and seed holding its curve as the metric
-`best_so_far` with the cumulative trial-epochs as step) in `--mlflow-uri`.
+once it had spent 5, 10 and 20 % of the grid's trial-epochs (equal compute rather than equal trials). Then HyperOpt
+against random search (and against Optuna), seed by seed: wins, ties, losses, the median difference and the sign
+test's p. `--noise N` trains the experiment's own config N times, torch seeded 0..N-1, on the same split: a
+difference between strategies smaller than that spread is the training seed's luck, not the searcher's doing.
+`results.csv` (a row per strategy and seed), `curves.csv`, `anytime.png`, `summary.txt` (the tables and lines above)
+and `noise.json` go into `--out`, and to a parent MLflow run (experiment "tuning_efficiency", a child run per
+strategy and seed holding its curve as the metric `best_so_far` with the cumulative trial-epochs as step) in
+`--mlflow-uri`.
 
     python benchmarks/tuning_efficiency.py --experiment diabetes_linear --seeds 3
     python benchmarks/tuning_efficiency.py --experiment mnist_cnn --seeds 3 --grid-seeds 1   # ~35 min here
@@ -261,6 +265,29 @@ def optuna_params(trial, space: dict[str, dict[str, Any]]) -> dict[str, dict[str
     return out
 
 
+def train_config(config, data, metric: str, sign: int, seeding, report=None, outcome=None) -> list:
+    """Train one suite trial config in this process on CPU, as a 1-CPU trial does, on the suite's own loop
+    (`build_training`, `train_epoch`, `evaluate`); `report(value, epoch)` after each epoch may raise to stop it.
+    `outcome` ([epochs trained, best value]) is kept up to date, so a stopped trial still tells what it spent."""
+    import torch
+
+    from raytune_suite.trainable import build_training, evaluate, train_epoch
+
+    outcome = outcome if outcome is not None else [0, None]
+    cpu = torch.device("cpu")
+    with seeding:  # build_training seeds torch's global generator, then builds the model
+        model, optimizer, scheduler, scaler, gen = build_training(config, data, cpu)
+    for epoch in range(1, config.train.epochs + 1):
+        train_epoch(model, data, optimizer, scheduler, config, gen, cpu, scaler)
+        value = evaluate(model, data, config, cpu)[metric]
+        outcome[0] = epoch
+        if math.isfinite(value) and (outcome[1] is None or sign * value > sign * outcome[1]):
+            outcome[1] = value
+        if report is not None:
+            report(value, epoch)
+    return outcome
+
+
 def optuna_child(args: argparse.Namespace) -> None:
     """`--optuna`: Optuna's TPE + successive halving over the discretised space, on the suite's training loop."""
     import threading
@@ -270,7 +297,6 @@ def optuna_child(args: argparse.Namespace) -> None:
 
     from raytune_suite.config import load_config
     from raytune_suite.trainable import Trial as TrialConfig
-    from raytune_suite.trainable import build_training, evaluate, train_epoch
     from raytune_suite.tuner import param_space
 
     cfg = load_config(config_path(args.experiment), json.loads(args.optuna))
@@ -279,7 +305,7 @@ def optuna_child(args: argparse.Namespace) -> None:
     defaults = TrialConfig.from_config({**fixed, "suite": suite})
     data = defaults.experiment.load_data(defaults.data, cfg.tune.split_seed)
     torch.set_num_threads(1)  # each of the 2 threads is one 1-CPU trial
-    seeding = threading.Lock()  # build_training seeds torch's global generator, then builds the model
+    seeding = threading.Lock()
     started, done = time.monotonic(), []
     sign = 1 if cfg.tune.mode == "max" else -1
 
@@ -287,22 +313,18 @@ def optuna_child(args: argparse.Namespace) -> None:
         sampled = optuna_params(trial, space)
         sections = {k: {**v, **sampled.get(k, {})} for k, v in fixed.items()}
         config = TrialConfig.from_config({**sections, "suite": suite})
-        with seeding:
-            model, optimizer, scheduler, scaler, gen = build_training(config, data, torch.device("cpu"))
-        best, epochs = None, 0
+
+        def report(value: float, epoch: int) -> None:
+            trial.report(value, epoch)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+
+        outcome = [0, None]
         try:
-            for epoch in range(1, config.train.epochs + 1):
-                train_epoch(model, data, optimizer, scheduler, config, gen, torch.device("cpu"), scaler)
-                value = evaluate(model, data, config, torch.device("cpu"))[cfg.tune.metric]
-                epochs = epoch
-                if math.isfinite(value) and (best is None or sign * value > sign * best):
-                    best = value
-                trial.report(value, epoch)
-                if trial.should_prune():
-                    raise optuna.TrialPruned()
-            return best
+            train_config(config, data, cfg.tune.metric, sign, seeding, report, outcome)
+            return outcome[1]
         finally:
-            done.append((time.time(), epochs, best))
+            done.append((time.time(), *outcome))
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
@@ -319,6 +341,45 @@ def optuna_child(args: argparse.Namespace) -> None:
                       "trials_detail": done}))  # fmt: skip
 
 
+def retrain_child(args: argparse.Namespace) -> None:
+    """`--retrain`: the config's own (untuned) values trained `--noise` times, torch seeded 0..N-1, on the same
+    split: how much the metric of one config moves with the training seed alone (2 threads, as 2 1-CPU trials)."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    import torch
+
+    from raytune_suite.config import load_config
+    from raytune_suite.trainable import Trial as TrialConfig
+    from raytune_suite.tuner import param_space
+
+    cfg = load_config(config_path(args.experiment), json.loads(args.retrain))
+    fixed, suite = cfg.fixed_sections(), param_space(cfg)["suite"]
+    configs = [TrialConfig.from_config({**fixed, "suite": {**suite, "seed": seed}}) for seed in range(args.noise)]
+    data = configs[0].experiment.load_data(configs[0].data, cfg.tune.split_seed)
+    torch.set_num_threads(1)
+    seeding, sign = threading.Lock(), (1 if cfg.tune.mode == "max" else -1)
+    started = time.monotonic()
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = list(pool.map(lambda c: train_config(c, data, cfg.tune.metric, sign, seeding), configs))
+    tuned = {s: {n: fixed[s][n] for n in params if fixed[s].get(n) is not None} for s, params in cfg.space.items()}
+    print(json.dumps({"bests": [best for _, best in outcomes], "epochs": cfg.train.epochs, "config": tuned,
+                      "wall_s": time.monotonic() - started}))  # fmt: skip
+
+
+def noise_line(bests: Sequence[float | None], config: dict) -> str:
+    """The spread of one config's metric over training seeds: differences between strategies below it are noise."""
+    values = [b for b in bests if b is not None]
+    if len(values) < 2:
+        return ""
+    sd = statistics.stdev(values)
+    tuned = ", ".join(f"{k}={v}" for section in config.values() for k, v in section.items())
+    return (
+        f"  retraining noise: one config ({tuned}) over {len(values)} training seeds: "
+        f"median {statistics.median(values):.4g} [{min(values):.4g}, {max(values):.4g}], sd {sd:.2g}"
+    )
+
+
 def config_path(experiment: str) -> Path:
     return REPO / "experiments" / f"{experiment}.yaml"
 
@@ -331,7 +392,7 @@ def run_child(flag: str, payload: list[str], args: argparse.Namespace, log: Path
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "MLFLOW_DISABLE_TELEMETRY": "true", "RAY_TMPDIR": ray_tmp}
     env.pop("MLFLOW_TRACKING_URI", None)  # the default store: ./mlflow.db in the child's folder
     cmd = [sys.executable, __file__, "--experiment", args.experiment, "--num-cpus", str(args.num_cpus),
-           flag, json.dumps(payload)]  # fmt: skip
+           "--noise", str(args.noise), flag, json.dumps(payload)]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=workdir)
     log.write_text(proc.stdout + proc.stderr)
     subprocess.run(["rm", "-rf", ray_tmp], check=False)
@@ -354,6 +415,7 @@ class Plan:
     grid_trials: int
     num_samples: int
     epochs: int | None
+    common: list[str]  # the overrides every strategy shares (split, epochs, the user's --set)
 
 
 def plan(args: argparse.Namespace) -> Plan:
@@ -407,7 +469,7 @@ def plan(args: argparse.Namespace) -> Plan:
         overrides[name] = [*common, *([space] if space else []), f"tune.search={search}",
                            f"tune.scheduler={scheduler}", f"tune.num_samples={samples}"]  # fmt: skip
     return Plan(kind, cfg.tune.metric, cfg.tune.mode, strategies, overrides,
-                describe_discretisation(raw_space, args.points), grid_trials, num_samples, epochs)  # fmt: skip
+                describe_discretisation(raw_space, args.points), grid_trials, num_samples, epochs, common)  # fmt: skip
 
 
 def gridsearchcv_trials(scores: list[float], wall: float) -> list[Trial]:
@@ -477,6 +539,12 @@ def run_all(args: argparse.Namespace, p: Plan, out: Path, done: list[dict]) -> l
     return rows
 
 
+def shown_strategies(planned: list[str], rows: list[dict]) -> list[str]:
+    """The planned strategies and any other that `rows` hold, in the canonical order (the grid first)."""
+    present = set(planned) | {r["strategy"] for r in rows}
+    return [name for name in [*STRATEGIES, OPTUNA, GRIDSEARCHCV] if name in present]
+
+
 def summary(rows: list[dict], strategies: list[str]) -> list[dict]:
     by = {name: [r for r in rows if r["strategy"] == name] for name in strategies}
     grid = spread(r["trial_epochs"] for r in by.get("grid+fifo", []))
@@ -487,21 +555,23 @@ def summary(rows: list[dict], strategies: list[str]) -> list[dict]:
         out.append({"strategy": name, "best": best, "epochs": epochs[0],
                     "share": 100 * epochs[0] / grid[0] if grid and grid[0] else None,
                     "wall": spread(r["wall_s"] for r in runs)[0],
-                    "trials": spread(r["trials"] for r in runs)[0]})  # fmt: skip
+                    "trials": spread(r["trials"] for r in runs)[0], "seeds": len(runs)})  # fmt: skip
     return out
 
 
 def table(stats: list[dict], metric: str, mode: str) -> str:
-    """strategy, trials, best median [min, max], trial-epochs median, its % of the grid's, wall s median."""
+    """strategy, seeds, trials, best median [min, max], trial-epochs median, its % of the grid's, wall s median."""
     best_head = f"best {metric} ({mode}) median [min, max]"
     lines = [
-        f"  {'strategy':15s} {'trials':>6s}  {best_head:38s} {'trial-epochs':>12s} {'% of grid':>9s} {'wall s':>7s}"
+        f"  {'strategy':15s} {'seeds':>5s} {'trials':>6s}  {best_head:38s} {'trial-epochs':>12s} {'% of grid':>9s} "
+        f"{'wall s':>7s}"
     ]
     for s in stats:
         best = f"{s['best'][0]:.4g} [{s['best'][1]:.4g}, {s['best'][2]:.4g}]" if s["best"] else "none"
         share = f"{s['share']:.0f}%" if s["share"] is not None else "-"
         lines.append(
-            f"  {s['strategy']:15s} {s['trials']:>6g}  {best:38s} {s['epochs']:>12g} {share:>9s} {s['wall']:>7.1f}"
+            f"  {s['strategy']:15s} {s.get('seeds', ''):>5} {s['trials']:>6g}  {best:38s} {s['epochs']:>12g} "
+            f"{share:>9s} {s['wall']:>7.1f}"
         )
     return "\n".join(lines)
 
@@ -526,6 +596,40 @@ def equal_compute_table(rows: list[dict], strategies: list[str], shares: Sequenc
             cells.append(f"{s[0]:.4g} [{s[1]:.4g}, {s[2]:.4g}]" if s else "none")
         lines.append(f"  {name:15s}" + "".join(f"{c:>28s}" for c in cells))
     return "\n".join(lines)
+
+
+PAIRS = (("hyperopt+asha", "random+asha"), ("hyperopt+fifo", "random+fifo"), ("hyperopt+asha", OPTUNA))
+
+
+def sign_test_p(wins: int, losses: int) -> float:
+    """Two-sided exact sign test (ties dropped): the chance of a split at least this uneven if neither is better."""
+    n = wins + losses
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, k) for k in range(0, min(wins, losses) + 1)) / 2**n
+    return min(1.0, 2 * tail)
+
+
+def paired_table(rows: list[dict], mode: str, pairs: Sequence[tuple[str, str]] = PAIRS) -> str:
+    """Strategy A against B seed by seed (the same tune.seed and split): wins, ties and losses on the best value,
+    the median difference and the sign test's p; and A's trial-epochs as a share of B's."""
+    sign = 1 if mode == "max" else -1
+    lines = []
+    for a, b in pairs:
+        by_a = {r["seed"]: r for r in rows if r["strategy"] == a and r["best"] is not None}
+        by_b = {r["seed"]: r for r in rows if r["strategy"] == b and r["best"] is not None}
+        seeds = sorted(by_a.keys() & by_b.keys())
+        if len(seeds) < 2:
+            continue
+        diffs = [sign * (by_a[s]["best"] - by_b[s]["best"]) + 0.0 for s in seeds]  # + 0.0: no "-0" printed
+        wins, losses = sum(d > 1e-9 for d in diffs), sum(d < -1e-9 for d in diffs)
+        spent = statistics.median(by_a[s]["trial_epochs"] / by_b[s]["trial_epochs"] for s in seeds)
+        lines.append(
+            f"  {a} vs {b}, {len(seeds)} paired seeds: better in {wins}, tied in {len(seeds) - wins - losses}, "
+            f"worse in {losses}; median difference {statistics.median(diffs):+.4g} (sign test p = "
+            f"{sign_test_p(wins, losses):.2f}); trial-epochs {spent:.0%} of {b}'s (median ratio)"
+        )
+    return "\n".join(["  paired by seed:", *lines]) if lines else ""
 
 
 def write_csvs(rows: list[dict], out: Path, experiment: str, p: Plan, args: argparse.Namespace) -> list[Path]:
@@ -629,6 +733,19 @@ def log_to_mlflow(uri: str, rows: list[dict], stats: list[dict], artifacts: list
         return parent.info.run_id
 
 
+def retraining_noise(args: argparse.Namespace, p: Plan, out: Path) -> str:
+    """`--noise N`: the experiment's own config trained N times (kept in noise.json, reused by --resume)."""
+    saved = out / "noise.json"
+    key = {"experiment": args.experiment, "noise": args.noise, "overrides": p.common}
+    if args.resume and saved.exists() and json.loads(saved.read_text()).get("key") == key:
+        res = json.loads(saved.read_text())
+    else:
+        res = run_child("--retrain", p.common, args, out / "logs" / "retrain.log")
+        subprocess.run(["rm", "-rf", res.pop("workdir")], check=False)
+        saved.write_text(json.dumps({**res, "key": key}))
+    return noise_line(res["bests"], res["config"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--experiment", choices=EXPERIMENTS, default="diabetes_linear")
@@ -658,6 +775,9 @@ def main() -> None:
     parser.add_argument("--resume", action="store_true", help="keep the strategies and seeds that --out's CSVs "
                         "already hold for the same experiment, points and epochs; run the rest")  # fmt: skip
     parser.add_argument("--keep", action="store_true", help="keep each sweep's temporary folder")
+    parser.add_argument("--noise", type=int, default=0, metavar="N", help="also train the experiment's own config "
+                        "N times (torch seeds 0..N-1): the metric's spread from the training seed alone")  # fmt: skip
+    parser.add_argument("--retrain", help=argparse.SUPPRESS)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--gridsearchcv", help=argparse.SUPPRESS)
     parser.add_argument("--optuna", help=argparse.SUPPRESS)
@@ -670,6 +790,9 @@ def main() -> None:
         return
     if args.gridsearchcv:
         gridsearchcv_child(args)
+        return
+    if args.retrain:
+        retrain_child(args)
         return
     if args.quick and args.points == 3:
         args.points = 2
@@ -694,17 +817,24 @@ def main() -> None:
     with sampled_load() as loads:
         done = measured_rows(out, args.experiment, args.points, p.epochs, p.num_samples) if args.resume else []
         rows = run_all(args, p, out, done)
-    stats = summary(rows, p.strategies)
+    # Strategies measured earlier but not asked for this time stay in the CSVs and tables (--resume rewrites them).
+    rows += [r for r in done if r["strategy"] not in p.strategies]
+    shown = shown_strategies(p.strategies, rows)
+    stats = summary(rows, shown)
     load = f"load average (1 min) mean {statistics.mean(loads):.2f}, max {max(loads):.2f} on {os.cpu_count()} CPUs"
     text = table(stats, p.metric, p.mode)
-    print(f"{args.experiment}, {args.seeds} seed(s), {load}:\n{text}")
-    equal = equal_compute_table(rows, p.strategies)
-    print(equal)
-    (out / "summary.txt").write_text(f"{text}\n{equal}\n")
+    print(f"{args.experiment}, {load}:\n{text}")
+    equal = equal_compute_table(rows, shown)
+    paired = paired_table(rows, p.mode)
+    noise = retraining_noise(args, p, out) if args.noise > 1 and p.kind == "torch" else ""
+    extra = "\n".join(part for part in (equal, paired, noise) if part)
+    print(extra)
+    (out / "summary.txt").write_text(f"{text}\n{extra}\n")
     (out / "discretisation.txt").write_text("\n".join(p.lines) + "\n")
-    artifacts = [*write_csvs(rows, out, args.experiment, p, args),
-                 plot(rows, p.strategies, p, out, f"{args.experiment}: best-so-far, median and min-max over "
-                      f"{args.seeds} seed(s)"), out / "discretisation.txt", out / "summary.txt"]  # fmt: skip
+    title = f"{args.experiment}: best-so-far, median and min-max over seeds"
+    artifacts = [*write_csvs(rows, out, args.experiment, p, args), plot(rows, shown, p, out, title),
+                 out / "discretisation.txt", out / "summary.txt"]  # fmt: skip
+    artifacts += [out / "noise.json"] if noise else []
     uri = args.mlflow_uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{out / 'mlflow.db'}"
     params = {"experiment": args.experiment, "space_file": str(args.space_file or ""), "seeds": args.seeds,
               "grid_seeds": args.grid_seeds or args.seeds,

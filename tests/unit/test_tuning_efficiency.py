@@ -134,7 +134,7 @@ def test_optuna_suggests_a_conditional_parameter_only_inside_its_branch(optimize
 
 
 def test_resume_reads_back_the_rows_and_curves_it_wrote(tmp_path):
-    plan = eff.Plan("torch", "val_accuracy", "max", ["grid+fifo", "random+asha"], {}, [], 4, 3, 8)
+    plan = eff.Plan("torch", "val_accuracy", "max", ["grid+fifo", "random+asha"], {}, [], 4, 3, 8, [])
     args = type("Args", (), {"points": 3, "space": "discrete"})()
     rows = [
         {"strategy": "grid+fifo", "seed": 0, "trials": 4, "failed": 0, "best": 0.9, "trial_epochs": 32,
@@ -160,3 +160,34 @@ def test_equal_compute_compares_strategies_at_a_share_of_the_grids_trial_epochs(
     # at 5: seed 0 has 0.6 (ended at 4), seed 1 nothing yet; at 50: both have ended, 0.8 and 0.95
     assert random_line.split()[1:] == ["0.6", "[0.6,", "0.6]", "0.875", "[0.8,", "0.95]"]
     assert eff.equal_compute_table(rows[1:], ["random+asha"]) == ""  # no grid: no share to take
+
+
+@pytest.mark.parametrize(
+    ("wins", "losses", "p"),
+    [(0, 0, 1.0), (3, 3, 1.0), (5, 0, 0.0625), (8, 2, 0.109375), (9, 1, 0.021484375), (0, 10, 0.001953125)],
+)
+def test_sign_test_is_the_exact_two_sided_binomial(wins, losses, p):
+    assert eff.sign_test_p(wins, losses) == pytest.approx(p)
+
+
+def test_paired_table_compares_strategies_seed_by_seed():
+    rows = [
+        {"strategy": "hyperopt+asha", "seed": s, "best": b, "trial_epochs": e}
+        for s, b, e in [(0, 0.90, 40), (1, 0.85, 50), (2, 0.80, 60), (3, 0.95, 10)]
+    ] + [
+        {"strategy": "random+asha", "seed": s, "best": b, "trial_epochs": e}
+        for s, b, e in [(0, 0.80, 80), (1, 0.85, 50), (2, 0.81, 60)]  # no seed 3: only seeds run by both count
+    ]
+    (line,) = eff.paired_table(rows, "max").splitlines()[1:]
+    assert "3 paired seeds: better in 1, tied in 1, worse in 1" in line
+    assert "median difference +0" in line and "p = 1.00" in line and "100% of random+asha's" in line
+    worse_is_lower = eff.paired_table(rows, "min")  # for a loss, the lower best wins
+    assert "better in 1, tied in 1, worse in 1; median difference +0 " in worse_is_lower
+    assert eff.paired_table(rows[:4], "max") == ""  # nothing to pair with
+
+
+def test_noise_line_gives_the_spread_of_one_config_over_training_seeds():
+    line = eff.noise_line([0.98, 0.982, None, 0.984], {"train": {"lr": 0.002}, "model": {"arch": "cnn"}})
+    assert "lr=0.002, arch=cnn" in line and "3 training seeds" in line
+    assert "median 0.982 [0.98, 0.984], sd 0.002" in line
+    assert eff.noise_line([0.98], {}) == ""  # one value has no spread
