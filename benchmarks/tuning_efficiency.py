@@ -660,8 +660,9 @@ def zoom_limits(finals: Sequence[float], mode: str) -> tuple[float, float]:
     return (lo - 0.5 * span, hi + 1.5 * span) if mode == "min" else (lo - 1.5 * span, hi + 0.5 * span)
 
 
-def plot(rows: list[dict], strategies: list[str], p: Plan, out: Path, title: str) -> Path:
-    """Two panels of the same curves: the whole range, and zoomed on where the runs ended."""
+def plot(rows: list[dict], strategies: list[str], p: Plan, out: Path, title: str, noise: Sequence = ()) -> Path:
+    """Two panels of the same curves: the whole range, and zoomed on where the runs ended, with the spread of one
+    config retrained over `noise`'s training seeds as a grey band (--noise)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -683,6 +684,19 @@ def plot(rows: list[dict], strategies: list[str], p: Plan, out: Path, title: str
             ax.fill_between(x, [k[1][1] for k in keep], [k[1][2] for k in keep], step="post", alpha=0.2,
                             color=line.get_color())  # fmt: skip
     finals = [r["curve"][-1][1] for r in rows if r["curve"] and r["curve"][-1][1] is not None]
+    retrained = [v for v in noise if v is not None]
+    if len(retrained) > 1:
+        band = axes[1].axhspan(
+            min(retrained),
+            max(retrained),
+            color="grey",
+            alpha=0.15,
+            zorder=0,
+            label=f"one config retrained over {len(retrained)} training seeds: min-max, median",
+        )
+        axes[1].axhline(statistics.median(retrained), color="grey", linestyle="--", linewidth=1)
+        axes[1].legend(handles=[band], loc="upper left", fontsize="small")  # the strategies: the left panel's
+        finals += retrained
     if finals:
         axes[1].set_ylim(*zoom_limits(finals, p.mode))
     for ax, label in zip(axes, ("", " (zoomed)"), strict=True):
@@ -733,8 +747,9 @@ def log_to_mlflow(uri: str, rows: list[dict], stats: list[dict], artifacts: list
         return parent.info.run_id
 
 
-def retraining_noise(args: argparse.Namespace, p: Plan, out: Path) -> str:
-    """`--noise N`: the experiment's own config trained N times (kept in noise.json, reused by --resume)."""
+def retraining_noise(args: argparse.Namespace, p: Plan, out: Path) -> dict:
+    """`--noise N`: the experiment's own config trained N times (kept in noise.json, reused by --resume): its
+    best values (`bests`) and the config (`config`)."""
     saved = out / "noise.json"
     key = {"experiment": args.experiment, "noise": args.noise, "overrides": p.common}
     if args.resume and saved.exists() and json.loads(saved.read_text()).get("key") == key:
@@ -743,7 +758,7 @@ def retraining_noise(args: argparse.Namespace, p: Plan, out: Path) -> str:
         res = run_child("--retrain", p.common, args, out / "logs" / "retrain.log")
         subprocess.run(["rm", "-rf", res.pop("workdir")], check=False)
         saved.write_text(json.dumps({**res, "key": key}))
-    return noise_line(res["bests"], res["config"])
+    return res
 
 
 def main() -> None:
@@ -826,13 +841,14 @@ def main() -> None:
     print(f"{args.experiment}, {load}:\n{text}")
     equal = equal_compute_table(rows, shown)
     paired = paired_table(rows, p.mode)
-    noise = retraining_noise(args, p, out) if args.noise > 1 and p.kind == "torch" else ""
+    retrained = retraining_noise(args, p, out) if args.noise > 1 and p.kind == "torch" else {"bests": []}
+    noise = noise_line(retrained["bests"], retrained.get("config", {}))
     extra = "\n".join(part for part in (equal, paired, noise) if part)
     print(extra)
     (out / "summary.txt").write_text(f"{text}\n{extra}\n")
     (out / "discretisation.txt").write_text("\n".join(p.lines) + "\n")
     title = f"{args.experiment}: best-so-far, median and min-max over seeds"
-    artifacts = [*write_csvs(rows, out, args.experiment, p, args), plot(rows, shown, p, out, title),
+    artifacts = [*write_csvs(rows, out, args.experiment, p, args), plot(rows, shown, p, out, title, retrained["bests"]),
                  out / "discretisation.txt", out / "summary.txt"]  # fmt: skip
     artifacts += [out / "noise.json"] if noise else []
     uri = args.mlflow_uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{out / 'mlflow.db'}"
