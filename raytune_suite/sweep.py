@@ -156,8 +156,8 @@ def run_sweep(
     with sigterm_as_sigint():
         try:
             say(f"sweep {sweep_name(sweep_dir)}: starting Ray and the MLflow parent run ({uri})")
-            # The store (a new SQLite one builds its schema: seconds) and Ray start at the same time.
-            opening = in_background(open_tracker, cfg, uri, sweep_dir, resume is not None)
+            # The store (a new SQLite one builds its schema: seconds), Tune's own imports and Ray start at once.
+            opening = in_background(open_tracker_then_warm, cfg, uri, sweep_dir, resume is not None)
             try:
                 with stops_held_until_ray_is_up():
                     connect_ray(address, num_cpus=num_cpus, num_gpus=num_gpus, dashboard=cfg.tune.workers_per_trial > 1)
@@ -231,6 +231,26 @@ def in_background(fn, *args) -> Future:
 
     threading.Thread(target=work, name=fn.__name__, daemon=True).start()
     return future
+
+
+def open_tracker_then_warm(cfg: ExperimentConfig, uri: str, sweep_dir: str, resume: bool):
+    """`open_tracker`, then `warm_tune_imports` on the same thread: done before `make_tuner` imports Tune on the
+    main thread, so no two threads import the same modules at once (a circular import between them can fail)."""
+    tracker = open_tracker(cfg, uri, sweep_dir, resume)
+    with contextlib.suppress(Exception):  # only a head start: fit() imports them itself, and reports what fails
+        warm_tune_imports()
+    return tracker
+
+
+def warm_tune_imports() -> None:
+    """Import, while Ray starts, what Tune's `fit()` would import on the main thread before its first trial starts:
+    its TensorBoard logger's tensorboardX (boto3 and protobuf beneath it) and the integrations its census of
+    callback types imports (tests/unit/test_sweep_startup.py)."""
+    with contextlib.suppress(ImportError):
+        import tensorboardX  # noqa: F401  (Tune's default TensorBoard logger)
+    import ray.air._internal.usage  # noqa: F401
+    from ray.air.integrations import comet, mlflow, wandb  # noqa: F401  (Tune's callback census imports them)
+    from ray.tune.logger import aim  # noqa: F401
 
 
 def prepare_publishing(kind: str) -> None:
