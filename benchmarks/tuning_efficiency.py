@@ -723,9 +723,12 @@ def log_to_mlflow(uri: str, rows: list[dict], stats: list[dict], artifacts: list
     import mlflow
     from mlflow.entities import Metric
 
+    from raytune_suite.store import experiment_id_for
+
     mlflow.set_tracking_uri(uri)
-    mlflow.set_experiment("tuning_efficiency")
     client = mlflow.MlflowClient(uri)
+    # a new SQLite store would keep artifacts in ./mlruns under the working directory, not beside the store
+    mlflow.set_experiment(experiment_id=experiment_id_for(client, "tuning_efficiency", uri))
     with mlflow.start_run(run_name=f"{params['experiment']}-tuning-efficiency") as parent:
         mlflow.log_params(params)
         for s in stats:

@@ -42,7 +42,9 @@ def test_it_pickles_without_its_thread(client):
 
 def test_uploads_finish_before_the_call_returns_so_temporary_files_may_go(client, tmp_path):
     queued = QueuedClient(client)
-    run_id = queued.create_run(client.create_experiment("x")).info.run_id
+    # artifacts beside the store: a SQLite store's default root is ./mlruns under the working directory
+    experiment = client.create_experiment("x", artifact_location=(tmp_path / "artifacts").as_uri())
+    run_id = queued.create_run(experiment).info.run_id
     folder = tmp_path / "plots"
     folder.mkdir()
     (folder / "a.txt").write_text("plot")
