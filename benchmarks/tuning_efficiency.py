@@ -265,54 +265,79 @@ def optuna_params(trial, space: dict[str, dict[str, Any]]) -> dict[str, dict[str
     return out
 
 
-def train_config(config, data, metric: str, sign: int, seeding, report=None, outcome=None) -> list:
-    """Train one suite trial config in this process on CPU, as a 1-CPU trial does, on the suite's own loop
-    (`build_training`, `train_epoch`, `evaluate`); `report(value, epoch)` after each epoch may raise to stop it.
-    `outcome` ([epochs trained, best value]) is kept up to date, so a stopped trial still tells what it spent."""
-    import torch
+@dataclass
+class InProcess:
+    """An experiment's trials trained in this process on CPU, with no Ray and no MLflow, on the suite's own loop
+    (`build_training`, `train_epoch`, `evaluate`), one torch thread each as a 1-CPU trial: what the Optuna and
+    `--noise` children share. Trials trained in two threads at once (Optuna's n_jobs=2) share torch's global
+    generator, which dropout draws from: a seed then does not reproduce its result exactly."""
 
-    from raytune_suite.trainable import build_training, evaluate, train_epoch
+    cfg: Any  # ExperimentConfig
+    fixed: dict[str, dict[str, Any]]  # the config's own values of every section
+    suite: dict[str, Any]  # what the trainable reads besides the sections (seeds, metric, experiment)
+    data: Any  # Datasets, loaded once on the fixed split
+    seeding: Any  # a lock: build_training seeds torch's global generator, then builds the model
+    sign: int  # +1 when the metric is maximised
 
-    outcome = outcome if outcome is not None else [0, None]
-    cpu = torch.device("cpu")
-    with seeding:  # build_training seeds torch's global generator, then builds the model
-        model, optimizer, scheduler, scaler, gen = build_training(config, data, cpu)
-    for epoch in range(1, config.train.epochs + 1):
-        train_epoch(model, data, optimizer, scheduler, config, gen, cpu, scaler)
-        value = evaluate(model, data, config, cpu)[metric]
-        outcome[0] = epoch
-        if math.isfinite(value) and (outcome[1] is None or sign * value > sign * outcome[1]):
-            outcome[1] = value
-        if report is not None:
-            report(value, epoch)
-    return outcome
+    @classmethod
+    def load(cls, experiment: str, overrides: list[str]) -> InProcess:
+        import threading
+
+        import torch
+
+        from raytune_suite.config import load_config
+        from raytune_suite.tuner import param_space
+
+        cfg = load_config(config_path(experiment), overrides)
+        fixed, suite = cfg.fixed_sections(), param_space(cfg)["suite"]
+        torch.set_num_threads(1)
+        run = cls(cfg, fixed, suite, None, threading.Lock(), 1 if cfg.tune.mode == "max" else -1)
+        defaults = run.config()
+        run.data = defaults.experiment.load_data(defaults.data, cfg.tune.split_seed)
+        return run
+
+    def config(self, sampled: dict[str, dict[str, Any]] | None = None, seed: int | None = None):
+        """The trial config of the fixed values with `sampled` over them, torch seeded by `seed` (default tune.seed)."""
+        from raytune_suite.trainable import Trial as TrialConfig
+
+        sections = {k: {**v, **(sampled or {}).get(k, {})} for k, v in self.fixed.items()}
+        return TrialConfig.from_config(
+            {**sections, "suite": self.suite if seed is None else {**self.suite, "seed": seed}}
+        )
+
+    def train(self, config, report=None, outcome: list | None = None) -> list:
+        """Train `config`; `report(value, epoch)` after each epoch may raise to stop it. `outcome` ([epochs trained,
+        best value]) is kept up to date, so a stopped trial still tells what it spent."""
+        import torch
+
+        from raytune_suite.trainable import build_training, evaluate, train_epoch
+
+        outcome = outcome if outcome is not None else [0, None]
+        cpu = torch.device("cpu")
+        with self.seeding:
+            model, optimizer, scheduler, scaler, gen = build_training(config, self.data, cpu)
+        for epoch in range(1, config.train.epochs + 1):
+            train_epoch(model, self.data, optimizer, scheduler, config, gen, cpu, scaler)
+            value = evaluate(model, self.data, config, cpu)[self.cfg.tune.metric]
+            outcome[0] = epoch
+            if math.isfinite(value) and (outcome[1] is None or self.sign * value > self.sign * outcome[1]):
+                outcome[1] = value
+            if report is not None:
+                report(value, epoch)
+        return outcome
 
 
 def optuna_child(args: argparse.Namespace) -> None:
     """`--optuna`: Optuna's TPE + successive halving over the discretised space, on the suite's training loop."""
-    import threading
-
     import optuna
-    import torch
 
-    from raytune_suite.config import load_config
-    from raytune_suite.trainable import Trial as TrialConfig
-    from raytune_suite.tuner import param_space
-
-    cfg = load_config(config_path(args.experiment), json.loads(args.optuna))
+    run = InProcess.load(args.experiment, json.loads(args.optuna))
+    cfg = run.cfg
     space = {s: {n: p.model_dump(exclude_none=True) for n, p in ps.items()} for s, ps in cfg.space.items()}
-    fixed, suite = cfg.fixed_sections(), param_space(cfg)["suite"]
-    defaults = TrialConfig.from_config({**fixed, "suite": suite})
-    data = defaults.experiment.load_data(defaults.data, cfg.tune.split_seed)
-    torch.set_num_threads(1)  # each of the 2 threads is one 1-CPU trial
-    seeding = threading.Lock()
     started, done = time.monotonic(), []
-    sign = 1 if cfg.tune.mode == "max" else -1
 
     def objective(trial) -> float:
-        sampled = optuna_params(trial, space)
-        sections = {k: {**v, **sampled.get(k, {})} for k, v in fixed.items()}
-        config = TrialConfig.from_config({**sections, "suite": suite})
+        config = run.config(optuna_params(trial, space))
 
         def report(value: float, epoch: int) -> None:
             trial.report(value, epoch)
@@ -321,7 +346,7 @@ def optuna_child(args: argparse.Namespace) -> None:
 
         outcome = [0, None]
         try:
-            train_config(config, data, cfg.tune.metric, sign, seeding, report, outcome)
+            run.train(config, report, outcome)
             return outcome[1]
         finally:
             done.append((time.time(), *outcome))
@@ -335,7 +360,7 @@ def optuna_child(args: argparse.Namespace) -> None:
     study.optimize(objective, n_trials=cfg.tune.num_samples, n_jobs=2)
     wall = time.monotonic() - started
     values = [b for _, _, b in done if b is not None]
-    best = (max(values) if sign > 0 else min(values)) if values else None
+    best = (max(values) if run.sign > 0 else min(values)) if values else None
     failed = sum(1 for t in study.trials if t.state == optuna.trial.TrialState.FAIL)
     print(json.dumps({"trials": len(study.trials), "failed": failed, "best": best, "wall_s": wall, "fit_s": wall,
                       "trials_detail": done}))  # fmt: skip
@@ -343,27 +368,15 @@ def optuna_child(args: argparse.Namespace) -> None:
 
 def retrain_child(args: argparse.Namespace) -> None:
     """`--retrain`: the config's own (untuned) values trained `--noise` times, torch seeded 0..N-1, on the same
-    split: how much the metric of one config moves with the training seed alone (2 threads, as 2 1-CPU trials)."""
-    import threading
-    from concurrent.futures import ThreadPoolExecutor
-
-    import torch
-
-    from raytune_suite.config import load_config
-    from raytune_suite.trainable import Trial as TrialConfig
-    from raytune_suite.tuner import param_space
-
-    cfg = load_config(config_path(args.experiment), json.loads(args.retrain))
-    fixed, suite = cfg.fixed_sections(), param_space(cfg)["suite"]
-    configs = [TrialConfig.from_config({**fixed, "suite": {**suite, "seed": seed}}) for seed in range(args.noise)]
-    data = configs[0].experiment.load_data(configs[0].data, cfg.tune.split_seed)
-    torch.set_num_threads(1)
-    seeding, sign = threading.Lock(), (1 if cfg.tune.mode == "max" else -1)
+    split: how much the metric of one config moves with the training seed alone. One after another: dropout draws
+    from torch's global generator, which two threads training at once would share, and each seed's result would
+    then depend on how they interleaved."""
+    run = InProcess.load(args.experiment, json.loads(args.retrain))
     started = time.monotonic()
-    with ThreadPoolExecutor(2) as pool:
-        outcomes = list(pool.map(lambda c: train_config(c, data, cfg.tune.metric, sign, seeding), configs))
-    tuned = {s: {n: fixed[s][n] for n in params if fixed[s].get(n) is not None} for s, params in cfg.space.items()}
-    print(json.dumps({"bests": [best for _, best in outcomes], "epochs": cfg.train.epochs, "config": tuned,
+    outcomes = [run.train(run.config(seed=seed)) for seed in range(args.noise)]
+    fixed = run.fixed
+    tuned = {s: {n: fixed[s][n] for n in params if fixed[s].get(n) is not None} for s, params in run.cfg.space.items()}
+    print(json.dumps({"bests": [best for _, best in outcomes], "epochs": run.cfg.train.epochs, "config": tuned,
                       "wall_s": time.monotonic() - started}))  # fmt: skip
 
 
@@ -570,7 +583,7 @@ def table(stats: list[dict], metric: str, mode: str) -> str:
         best = f"{s['best'][0]:.4g} [{s['best'][1]:.4g}, {s['best'][2]:.4g}]" if s["best"] else "none"
         share = f"{s['share']:.0f}%" if s["share"] is not None else "-"
         lines.append(
-            f"  {s['strategy']:15s} {s.get('seeds', ''):>5} {s['trials']:>6g}  {best:38s} {s['epochs']:>12g} "
+            f"  {s['strategy']:15s} {s['seeds']:>5} {s['trials']:>6g}  {best:38s} {s['epochs']:>12g} "
             f"{share:>9s} {s['wall']:>7.1f}"
         )
     return "\n".join(lines)
@@ -755,9 +768,8 @@ def retraining_noise(args: argparse.Namespace, p: Plan, out: Path) -> dict:
     best values (`bests`) and the config (`config`)."""
     saved = out / "noise.json"
     key = {"experiment": args.experiment, "noise": args.noise, "overrides": p.common}
-    if args.resume and saved.exists() and json.loads(saved.read_text()).get("key") == key:
-        res = json.loads(saved.read_text())
-    else:
+    res = json.loads(saved.read_text()) if args.resume and saved.exists() else {}
+    if res.get("key") != key:
         res = run_child("--retrain", p.common, args, out / "logs" / "retrain.log")
         subprocess.run(["rm", "-rf", res.pop("workdir")], check=False)
         saved.write_text(json.dumps({**res, "key": key}))
