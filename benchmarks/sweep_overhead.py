@@ -19,6 +19,7 @@ smoke step, ~2-4 s here, are not in these figures).
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import statistics
@@ -34,13 +35,17 @@ VARIANTS = ("bare", "bare+torch", "suite")
 
 
 def sleep_trainable(config: dict) -> None:
-    """A trial of known duration: `epochs` reports, `epoch_s` seconds apart."""
+    """A trial of known duration: `epochs` reports, `epoch_s` seconds apart. Appends (pid, entered, left) in wall
+    time to the timeline file, from which `fit()`'s time is split into start-up, trials, gaps and tail."""
     from ray import tune
 
     bench = config["bench"] if "bench" in config else config["suite"]["bench"]
+    entered = time.time()
     for epoch in range(1, bench["epochs"] + 1):
         time.sleep(bench["epoch_s"])
         tune.report({"epoch": epoch, "val_accuracy": 0.5 + epoch * 0.01, "train_loss": 1.0 / epoch})
+    with open(bench["timeline"], "a") as out:  # one short line per trial: appends of this size do not interleave
+        out.write(json.dumps([os.getpid(), entered, time.time()]) + "\n")
 
 
 def run_bare(args: argparse.Namespace, workdir: Path) -> dict:
@@ -63,21 +68,22 @@ def run_bare(args: argparse.Namespace, workdir: Path) -> dict:
     phases["ray_up"] = time.monotonic() - START
     tuner = tune.Tuner(
         sleep_trainable,
-        param_space={"x": tune.uniform(0, 1), "bench": {"epochs": args.epochs, "epoch_s": args.epoch_s}},
+        param_space={"x": tune.uniform(0, 1), "bench": bench_settings(args, workdir)},
         tune_config=tune.TuneConfig(num_samples=args.trials, reuse_actors=True, metric="val_accuracy", mode="max"),
         run_config=tune.RunConfig(storage_path=str(workdir / "ray_results"), verbose=0, callbacks=[FirstTrial()]),
     )
-    started = time.monotonic()
+    started, fit_wall = time.monotonic(), time.time()
     tuner.fit()
     phases["fit_end"] = time.monotonic() - START
     phases["fit_s"] = time.monotonic() - started
     phases["first_trial"] = (FirstTrial.started or started) - START
     ray.shutdown()
-    return phases
+    return {**phases, **timeline(workdir, fit_wall, fit_wall + phases["fit_s"], args)}
 
 
 def run_suite(args: argparse.Namespace, workdir: Path) -> dict:
     """The same trials through raytune_suite: typed config, searcher, MLflow parent/child runs, progress lines."""
+    from raytune_suite.cli import skip_final_collection
     from raytune_suite.config import load_config
     from raytune_suite.sweep import run_sweep
 
@@ -86,15 +92,42 @@ def run_suite(args: argparse.Namespace, workdir: Path) -> dict:
         "tune.search=random", "tune.scheduler=fifo", "space={train: {lr: {type: loguniform, low: 1e-4, high: 1e-1}}}",
     ]  # fmt: skip
     cfg = load_config(REPO / "experiments" / "mnist_cnn.yaml", overrides)
-    bench = {"epochs": args.epochs, "epoch_s": args.epoch_s}
-    offset = time.monotonic() - START
+    offset, called_wall = time.monotonic() - START, time.time()
     result = run_sweep(
         cfg,
         tracking_uri=f"sqlite:///{workdir / 'mlflow.db'}",
         storage=str(workdir / "ray_results"),
-        trainable=_with_bench(bench),
+        trainable=_with_bench(bench_settings(args, workdir)),
     )
-    return {"imports": offset, "fit_s": result.fit_s, **{k: offset + v for k, v in result.phases.items()}}
+    skip_final_collection()  # as the console script does before it exits
+    fit_end_wall = called_wall + result.phases["fit_end"]
+    return {
+        "imports": offset, "fit_s": result.fit_s, **{k: offset + v for k, v in result.phases.items()},
+        **timeline(workdir, fit_end_wall - result.fit_s, fit_end_wall, args),
+    }  # fmt: skip
+
+
+def bench_settings(args: argparse.Namespace, workdir: Path) -> dict:
+    return {"epochs": args.epochs, "epoch_s": args.epoch_s, "timeline": str(workdir / "timeline.jsonl")}
+
+
+def timeline(workdir: Path, fit_start: float, fit_end: float, args: argparse.Namespace) -> dict:
+    """Where `fit()`'s time went, from the trials' own (pid, entered, left) wall times: `startup` from `fit()` to
+    the first trial's code running; `extra` the mean seconds a trial took beyond its sleeps (each report waits
+    for Tune's loop to collect it); `gap` the mean seconds a worker process waited between one trial's end and its
+    next trial's start (actor reuse); `tail` from the last trial's end to `fit()` returning."""
+    spans = [json.loads(line) for line in (workdir / "timeline.jsonl").read_text().splitlines()]
+    by_pid: dict[int, list[tuple[float, float]]] = {}
+    for pid, entered, left in spans:
+        by_pid.setdefault(pid, []).append((entered, left))
+    gaps = [b[0] - a[1] for runs in by_pid.values() for a, b in itertools.pairwise(sorted(runs))]
+    return {
+        "startup": min(s[1] for s in spans) - fit_start,
+        "extra": statistics.mean(s[2] - s[1] for s in spans) - args.epochs * args.epoch_s,
+        "gap": statistics.mean(gaps) if gaps else 0.0,
+        "tail": fit_end - max(s[2] for s in spans),
+        "workers": len(by_pid),
+    }
 
 
 def _with_bench(bench: dict):
@@ -138,7 +171,8 @@ def main() -> None:
     ideal = args.trials * args.epochs * args.epoch_s / cpus
     print(f"{args.trials} trials x {args.epochs * args.epoch_s:g} s on {cpus} CPUs: ideal {ideal:.1f} s")
     print(f"{'variant':10s} {'fit s':>7s} {'fit eff':>8s} {'command s':>10s} {'command eff':>12s}   "
-          "seconds from start: imports, Ray up, 1st trial, fit() returned")  # fmt: skip
+          "seconds from start: imports, Ray up, 1st trial, fit() returned   inside fit(): start-up, per trial "
+          "beyond its sleeps, gap between trials on a worker, tail; worker processes")  # fmt: skip
     runs: dict[str, list[dict]] = {variant: [] for variant in VARIANTS}
     for _ in range(args.repeats):
         for variant in runs:  # interleaved, so that a change of load hits every variant alike
@@ -153,9 +187,10 @@ def main() -> None:
 
 def line(variant: str, m: dict, ideal: float) -> str:
     marks = "  ".join(f"{m[k]:5.1f}" for k in ("imports", "ray_up", "first_trial", "fit_end"))
+    inside = f"{m['startup']:5.2f}  {m['extra']:5.3f}  {m['gap']:5.3f}  {m['tail']:5.2f}; {m['workers']:.0f}"
     return (
         f"{variant:10s} {m['fit_s']:7.1f} {ideal / m['fit_s']:8.2f} {m['command_s']:10.1f} "
-        f"{ideal / m['command_s']:12.2f}   {marks}   (exit {m['command_s']:.1f})"
+        f"{ideal / m['command_s']:12.2f}   {marks}   (exit {m['command_s']:.1f})   {inside}"
     )
 
 
