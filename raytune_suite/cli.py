@@ -355,9 +355,9 @@ def entry() -> None:
 
 def skip_final_collection() -> None:
     """Leave every object out of the garbage collection Python runs at exit. That collection walks all that torch,
-    Ray, MLflow and matplotlib created (measured: 1.3 s of a sweep's exit on 2 CPUs), to
-    free memory the OS takes back anyway. What the command wrote is closed by then; atexit handlers, and objects
-    freed by reference counting, still run their clean-up."""
+    Ray, MLflow and matplotlib created (measured: 1.3 s of a sweep's exit on 2 CPUs), to free memory the OS takes
+    back anyway. What the command wrote is closed by then; atexit handlers, and objects freed by reference counting,
+    still run their clean-up."""
     gc.freeze()
 
 
