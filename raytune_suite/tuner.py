@@ -130,8 +130,15 @@ def build_tuner(
     max_concurrent: int | None = None,
 ) -> tune.Tuner:
     concurrency = plan_concurrency(cfg, requested=max_concurrent, trials=total_trials(cfg))
-    print(concurrency.line(), flush=True)
-    concurrent = concurrency.n
+    pbt = cfg.tune.scheduler == "pbt"
+    if pbt:
+        print(f"{concurrency.line()}; PBT: all {total_trials(cfg)} trials of the population exist from the start and "
+              "take turns", flush=True)  # fmt: skip
+    else:
+        print(concurrency.line(), flush=True)
+    # PBT exploits and syncs a population: a searcher holding trials back would leave a trial started after the
+    # others finished waiting for a sync point they have passed (seen: the sweep hung). PBT itself takes turns.
+    concurrent = 0 if pbt else concurrency.n
     return tune.Tuner(
         trainable_for(cfg, trainable),
         param_space=param_space(cfg),
@@ -153,9 +160,13 @@ def build_tuner(
             callbacks=list(callbacks),
             failure_config=tune.FailureConfig(max_failures=cfg.tune.max_failures),
             # The two best by the objective (the best epoch's weights are the model the sweep publishes) and, always,
-            # the newest, which a retried or resumed trial continues from.
+            # the newest, which a retried or resumed trial continues from. PBT keeps every one: a trial waiting for
+            # its turn restores from a donor's checkpoint of an earlier sync, which the donor may since have
+            # dropped (seen: "checkpoint does not exist on storage anymore", the trial FAILED, the sweep hung).
             checkpoint_config=tune.CheckpointConfig(
-                num_to_keep=2, checkpoint_score_attribute=cfg.tune.metric, checkpoint_score_order=cfg.tune.mode
+                num_to_keep=None if pbt else 2,
+                checkpoint_score_attribute=cfg.tune.metric,
+                checkpoint_score_order=cfg.tune.mode,
             ),
             verbose=0,
         ),

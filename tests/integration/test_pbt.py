@@ -1,5 +1,9 @@
 """PBT changes trials' configs mid-run; MLflow must record each generation without rewriting a param (ray#20473)."""
 
+import contextlib
+import signal
+from pathlib import Path
+
 import pytest
 
 from raytune_suite.config import load_config
@@ -37,3 +41,41 @@ def test_pbt_sweep_finishes_and_records_each_generation_as_new_params_and_config
         assert logged == pytest.approx(trained)
         changed_mid_run += len({round(v, 12) for v in logged.values()}) > 1
     assert changed_mid_run, "no trial trained with a mutated lr"
+
+
+@contextlib.contextmanager
+def fails_after(seconds: int):
+    """A hung sweep fails the test instead of the CI run (SIGALRM raises in the main thread, inside Tune's loop)."""
+
+    def hung(signum, frame):
+        raise TimeoutError(f"the PBT sweep was still running after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def test_a_pbt_population_larger_than_the_cluster_exists_from_the_start_and_takes_turns(ray_local, store, mnist_yaml):
+    """4 trials of 1 CPU on 2 CPUs. With the searcher holding the last 2 back, they started after the first 2
+    finished and waited for a sync point already passed (seen: a hang); and a trial waiting for its turn could not
+    restore from a donor's checkpoint the donor had since dropped (seen: FAILED)."""
+    uri, client, storage = store
+    overrides = [*PBT, "tune.resources.cpu=1", "train.epochs=3", "data.subset=300"]
+    with fails_after(240):
+        result = run_sweep(load_config(mnist_yaml, overrides), tracking_uri=uri, storage=storage)
+
+    assert result.trials == 4 and result.failed == 0
+    _, children = runs_of(client, result.experiment_id)
+    assert len(children) == 4 and {c.info.status for c in children} == {"FINISHED"}
+    for child in children:
+        steps = [m.step for m in client.get_metric_history(child.info.run_id, "val_accuracy")]
+        assert sorted(set(steps)) == [1, 2, 3]
+    # The whole population started before any trial finished.
+    assert max(c.info.start_time for c in children) < min(c.info.end_time for c in children)
+    # Every checkpoint is kept, so any donor's earlier one can still be restored.
+    for trial_dir in Path(result.storage_path).glob("trial_*"):
+        assert len(list(trial_dir.glob("checkpoint_*"))) == 3, trial_dir
