@@ -49,6 +49,11 @@ def check_pbt(cfg: ExperimentConfig) -> None:
         return
     if cfg.tune.search == "hyperopt":
         raise ConfigError("tune.scheduler: pbt proposes configs itself; set tune.search: random (or grid)")
+    if cfg.tune.max_concurrent:
+        raise ConfigError(
+            "tune.max_concurrent: pbt runs its whole population (tune.num_samples), trials taking turns when the "
+            "cluster is full; remove tune.max_concurrent, or lower tune.num_samples"
+        )
     if not pbt_mutable_params(cfg):
         raise ConfigError(
             "tune.scheduler: pbt mutates continuous train parameters; add one to the space, "
