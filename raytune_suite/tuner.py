@@ -131,11 +131,8 @@ def build_tuner(
 ) -> tune.Tuner:
     concurrency = plan_concurrency(cfg, requested=max_concurrent, trials=total_trials(cfg))
     pbt = cfg.tune.scheduler == "pbt"
-    if pbt:
-        print(f"{concurrency.line()}; PBT: all {total_trials(cfg)} trials of the population exist from the start and "
-              "take turns", flush=True)  # fmt: skip
-    else:
-        print(concurrency.line(), flush=True)
+    turns = f"; PBT: all {total_trials(cfg)} trials of the population exist from the start and take turns"
+    print(concurrency.line() + (turns if pbt else ""), flush=True)
     # PBT exploits and syncs a population: a searcher holding trials back would leave a trial started after the
     # others finished waiting for a sync point they have passed (seen: the sweep hung). PBT itself takes turns.
     concurrent = 0 if pbt else concurrency.n
