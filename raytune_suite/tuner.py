@@ -120,6 +120,21 @@ def total_trials(cfg: ExperimentConfig) -> int:
     )
 
 
+def checkpoint_config(cfg: ExperimentConfig) -> tune.CheckpointConfig:
+    """The two best by the objective (the best epoch's weights are the model the sweep publishes) and, always, the
+    newest, which a retried or resumed trial continues from.
+
+    PBT keeps every one: a trial waiting for its turn restores from a donor's checkpoint of an earlier sync, which
+    the donor may since have dropped (seen: "checkpoint does not exist on storage anymore", the trial FAILED, the
+    sweep hung).
+    """
+    return tune.CheckpointConfig(
+        num_to_keep=None if cfg.tune.scheduler == "pbt" else 2,
+        checkpoint_score_attribute=cfg.tune.metric,
+        checkpoint_score_order=cfg.tune.mode,
+    )
+
+
 def build_tuner(
     cfg: ExperimentConfig,
     *,
@@ -156,15 +171,7 @@ def build_tuner(
             storage_path=storage_path,
             callbacks=list(callbacks),
             failure_config=tune.FailureConfig(max_failures=cfg.tune.max_failures),
-            # The two best by the objective (the best epoch's weights are the model the sweep publishes) and, always,
-            # the newest, which a retried or resumed trial continues from. PBT keeps every one: a trial waiting for
-            # its turn restores from a donor's checkpoint of an earlier sync, which the donor may since have
-            # dropped (seen: "checkpoint does not exist on storage anymore", the trial FAILED, the sweep hung).
-            checkpoint_config=tune.CheckpointConfig(
-                num_to_keep=None if pbt else 2,
-                checkpoint_score_attribute=cfg.tune.metric,
-                checkpoint_score_order=cfg.tune.mode,
-            ),
+            checkpoint_config=checkpoint_config(cfg),
             verbose=0,
         ),
     )

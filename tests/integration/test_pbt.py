@@ -2,7 +2,6 @@
 
 import contextlib
 import signal
-from pathlib import Path
 
 import pytest
 
@@ -62,7 +61,10 @@ def fails_after(seconds: int):
 def test_a_pbt_population_larger_than_the_cluster_exists_from_the_start_and_takes_turns(ray_local, store, mnist_yaml):
     """4 trials of 1 CPU on 2 CPUs. With the searcher holding the last 2 back, they started after the first 2
     finished and waited for a sync point already passed (seen: a hang); and a trial waiting for its turn could not
-    restore from a donor's checkpoint the donor had since dropped (seen: FAILED)."""
+    restore from a donor's checkpoint the donor had since dropped (seen: FAILED). Which checkpoints are kept is
+    checked in tests/unit/test_checkpoint_policy.py: counting folders here is not: Ray numbers a trial's checkpoint
+    folders by its own count, which an exploit can set back (seen in CI: an exploited trial ended with 2 folders
+    for 3 epochs)."""
     uri, client, storage = store
     overrides = [*PBT, "tune.resources.cpu=1", "train.epochs=3", "data.subset=300"]
     with fails_after(240):
@@ -76,6 +78,3 @@ def test_a_pbt_population_larger_than_the_cluster_exists_from_the_start_and_take
         assert sorted(set(steps)) == [1, 2, 3]
     # The whole population started before any trial finished.
     assert max(c.info.start_time for c in children) < min(c.info.end_time for c in children)
-    # Every checkpoint is kept, so any donor's earlier one can still be restored.
-    for trial_dir in Path(result.storage_path).glob("trial_*"):
-        assert len(list(trial_dir.glob("checkpoint_*"))) == 3, trial_dir
