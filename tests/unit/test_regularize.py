@@ -10,8 +10,8 @@ def test_l2_penalty_is_lambda_over_2m_times_sum_of_squared_weights():
     model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 1))
     lam, m = 0.7, 32
     weights = [model[0].weight, model[2].weight]
-    expected = lam / (2 * m) * sum(float((w**2).sum()) for w in weights)
-    assert float(l2_penalty(model, lam, m)) == pytest.approx(expected)
+    expected = lam / (2 * m) * sum((w**2).sum().item() for w in weights)
+    assert l2_penalty(model, lam, m).item() == pytest.approx(expected)
 
 
 def test_l2_penalty_leaves_biases_alone_and_its_gradient_is_lambda_over_m_theta():
