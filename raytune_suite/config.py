@@ -16,13 +16,16 @@ import importlib.util
 import math
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from raytune_suite.errors import ConfigError
 from raytune_suite.space import SECTIONS, ParamSpec, check_space, conditional_params
+
+if TYPE_CHECKING:
+    from raytune_suite.experiments import Experiment
 
 # Non-finite numbers are never a meaningful setting: `lr: .inf` would train to NaN and still be ranked.
 Strict = ConfigDict(extra="forbid", allow_inf_nan=False)
@@ -125,8 +128,14 @@ class TuneSettings(BaseModel):
 
     model_config = Strict
 
-    metric: str | None = Field(None, description="defaults to the experiment's METRIC")
-    mode: Literal["min", "max"] | None = Field(None, description="defaults to the experiment's MODE")
+    metric: str | None = Field(
+        None,
+        description="defaults to the experiment's METRIC; one its task reports: val_loss, val_accuracy "
+        "(classification) or val_rmse (regression), train_loss",
+    )
+    mode: Literal["min", "max"] | None = Field(
+        None, description="defaults to tune.metric's direction (val_accuracy: max; the losses, val_rmse: min)"
+    )
     search: str = Field("hyperopt", description="searcher, a name in SEARCHERS (raytune_suite/searchers.py)")
     scheduler: str = Field("asha", description="trial scheduler, a name in SCHEDULERS (raytune_suite/schedulers.py)")
     num_samples: int = Field(20, ge=1, description="trials (grid: repeats of the grid)")
@@ -487,12 +496,35 @@ def validate_config(raw: dict[str, Any]) -> ExperimentConfig:
         )
     cfg.data = _validated_section(experiment.DataConfig, cfg.data, "data")
     cfg.model = _validated_section(experiment.ModelConfig, cfg.model, "model")
-    cfg.tune.metric = cfg.tune.metric or experiment.metric
-    cfg.tune.mode = cfg.tune.mode or experiment.mode
+    check_objective(cfg.tune, experiment)
     section_models = {"train": TrainConfig, "model": experiment.ModelConfig, "data": experiment.DataConfig}
     check_space(cfg.space, cfg.fixed_sections(), section_models, cfg.tune.search)
     _check_points(cfg)
     return cfg
+
+
+def check_objective(tune: TuneSettings, experiment: Experiment) -> None:
+    """Fills in tune.metric and tune.mode: a metric the trials report, in its own direction.
+
+    An unreported metric fails every trial's first report; a loss maximised publishes the worst trial as the best.
+    """
+    from raytune_suite.experiments import describe_objectives
+
+    objectives = experiment.objectives
+    tune.metric = tune.metric or experiment.metric
+    if tune.metric not in objectives:
+        raise ConfigError(
+            f"tune.metric: {tune.metric} is not reported by {experiment.name}; "
+            f"choose one of: {describe_objectives(objectives)}"
+        )
+    direction = objectives[tune.metric]
+    if tune.mode not in (None, direction):
+        raise ConfigError(
+            f"tune.mode: {tune.mode} would rank the trial with the {'highest' if tune.mode == 'max' else 'lowest'} "
+            f"{tune.metric} best, but {tune.metric} is better when {'lower' if direction == 'min' else 'higher'}: "
+            f"set tune.mode={direction}, or remove it"
+        )
+    tune.mode = direction
 
 
 def check_estimator_settings(cfg: ExperimentConfig) -> None:

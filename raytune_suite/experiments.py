@@ -59,10 +59,11 @@ class Datasets:
 
 @dataclass(frozen=True)
 class Task:
-    """A loss for training and the validation metrics derived from (outputs, targets)."""
+    """A loss for training, the validation metrics derived from (outputs, targets), and each metric's direction."""
 
     loss: Callable[..., torch.Tensor]
     metrics: Callable[[torch.Tensor, torch.Tensor], dict[str, float]]
+    directions: dict[str, str]  # the keys of `metrics`'s dict -> "min" or "max"
 
 
 def _classification_loss(out: torch.Tensor, y: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
@@ -87,9 +88,11 @@ def _regression_metrics(out: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
 
 
 TASKS: dict[str, Task] = {
-    "classification": Task(_classification_loss, _classification_metrics),
-    "regression": Task(_regression_loss, _regression_metrics),
+    "classification": Task(_classification_loss, _classification_metrics, {"val_accuracy": "max", "val_loss": "min"}),
+    "regression": Task(_regression_loss, _regression_metrics, {"val_loss": "min", "val_rmse": "min"}),
 }
+# What every torch trial reports besides its task's metrics that a sweep may optimise (trainable.py).
+TRAINING_DIRECTIONS = {"train_loss": "min"}
 
 REQUIRED = ("METRIC", "MODE", "TASK", "DataConfig", "ModelConfig", "load_data", "build_model")
 # What an estimator experiment defines instead (its kind is told by `build_estimator`).
@@ -125,6 +128,13 @@ class Experiment:
     def task(self) -> Task:
         return TASKS[self.module.TASK]
 
+    @property
+    def objectives(self) -> dict[str, str]:
+        """Each metric a sweep of this experiment can optimise -> its direction, "min" or "max"."""
+        if self.kind == "estimator":
+            return {ESTIMATOR_METRIC: ESTIMATOR_MODE}
+        return {**self.task.directions, **TRAINING_DIRECTIONS}
+
     def __getattr__(self, item: str) -> Any:
         return getattr(self.module, item)
 
@@ -144,10 +154,32 @@ def load_experiment(ref: str) -> Experiment:
         raise ConfigError(f"experiment: module {ref!r} lacks {', '.join(missing)}; see docs/writing-an-experiment.md")
     if not estimator and module.TASK not in TASKS:
         raise ConfigError(f"experiment: {ref!r} has TASK {module.TASK!r}; choose one of: {', '.join(TASKS)}")
+    if not estimator:
+        check_objective_of(ref, module)
     for cfg_class in (module.DataConfig, module.ModelConfig):
         if not (isinstance(cfg_class, type) and issubclass(cfg_class, BaseModel)):
             raise ConfigError(f"experiment: {ref}.{cfg_class} must be a pydantic BaseModel")
     return Experiment(ref, module)
+
+
+def check_objective_of(ref: str, module: ModuleType) -> None:
+    """METRIC is one its TASK reports, and MODE is that metric's direction: a sweep maximising a loss publishes its
+    worst trial as the best."""
+    directions = {**TASKS[module.TASK].directions, **TRAINING_DIRECTIONS}
+    if module.METRIC not in directions:
+        raise ConfigError(
+            f"experiment: {ref!r} has METRIC {module.METRIC!r}, which TASK {module.TASK!r} does not report; "
+            f"choose one of: {describe_objectives(directions)}"
+        )
+    if directions[module.METRIC] != module.MODE:
+        raise ConfigError(
+            f"experiment: {ref!r} has MODE {module.MODE!r}, but {module.METRIC} is better when "
+            f"{'lower' if directions[module.METRIC] == 'min' else 'higher'}; set MODE = {directions[module.METRIC]!r}"
+        )
+
+
+def describe_objectives(directions: dict[str, str]) -> str:
+    return ", ".join(f"{metric} ({direction})" for metric, direction in directions.items())
 
 
 def _import(ref: str) -> ModuleType:
