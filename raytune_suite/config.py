@@ -123,6 +123,14 @@ class AshaSettings(BaseModel):
     reduction_factor: float = Field(3.0, gt=1, description="at each rung only the best 1/reduction_factor go on")
 
 
+def longest_value(spec: ParamSpec) -> float | None:
+    """The largest number a numeric parameter can take (randint's high is exclusive); None if it has none."""
+    if spec.values is not None:
+        numbers = [v for v in spec.values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        return max(numbers, default=None)
+    return spec.high - 1 if spec.type == "randint" else spec.high
+
+
 class TuneSettings(BaseModel):
     """How the sweep searches: metric, searcher, scheduler, budget, parallelism."""
 
@@ -268,6 +276,23 @@ class ExperimentConfig(BaseModel):
             raise ValueError(
                 f"tune.asha.grace_period: {grace} is more than train.epochs ({epochs}), so ASHA could never stop "
                 f"a trial; set tune.asha.grace_period <= {epochs} or raise train.epochs"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _warmup_ends_before_training_does(self) -> ExperimentConfig:
+        # A warm-up as long as training never reaches train.lr and never decays: not the schedule the config names.
+        tuned = self.space.get("train", {})
+        schedules = tuned["schedule"].values or [] if "schedule" in tuned else [self.train.schedule]
+        if "warmup_cosine" not in schedules or "epochs" in tuned:
+            return self
+        where, longest = "train.warmup_epochs", self.train.warmup_epochs
+        if "warmup_epochs" in tuned:
+            where, longest = "space.train.warmup_epochs", longest_value(tuned["warmup_epochs"])
+        if longest is not None and longest >= self.train.epochs:
+            raise ValueError(
+                f"{where}: a warm-up of {longest:g} epoch(s) is not shorter than train.epochs ({self.train.epochs}), "
+                "so the lr would never reach train.lr nor decay; shorten the warm-up or raise train.epochs"
             )
         return self
 
