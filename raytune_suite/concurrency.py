@@ -22,10 +22,13 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from raytune_suite.config import ExperimentConfig
+
+REPORT_WAIT_S = 20.0  # the monitor's first report: ~1-5 s after the head starts (AUTOSCALER_UPDATE_INTERVAL_S)
 
 
 @dataclass(frozen=True)
@@ -161,7 +164,7 @@ def read_cluster() -> ClusterView:
     import ray
 
     now = {k: v for k, v in ray.cluster_resources().items() if k in ("CPU", "GPU")}
-    status = _autoscaler_status()
+    status = _autoscaler_status() if any(now.values()) else first_autoscaler_report(_autoscaler_status)
     report = (status or {}).get("autoscaler_report") or {}
     # Only nodes up now: their resources are in `now`. Nodes still launching are counted with what may be added.
     running = dict(report.get("active_nodes") or {})
@@ -182,6 +185,23 @@ def read_cluster() -> ClusterView:
         path, types = from_file
         return ClusterView(now, types, True, f"the autoscaler's config {path}")
     return ClusterView(now, (), True, "")
+
+
+def first_autoscaler_report(read_status, wait_s: float = REPORT_WAIT_S, poll_s: float = 0.5) -> dict | None:
+    """The autoscaler status, once it holds a report or after `wait_s`.
+
+    Called only on a cluster that fits no trial now (a 0-CPU head whose workers start from 0): there the autoscaler
+    is the only way anything runs, and a sweep started seconds after the head would otherwise miss its node types
+    (the monitor publishes a status without a report until its first load metrics) and plan 1 trial at a time.
+    """
+    deadline = time.monotonic() + wait_s
+    status = read_status()
+    if not (status or {}).get("autoscaler_report"):
+        print(f"the cluster fits no trial now: waiting up to {wait_s:g} s for its autoscaler's report", flush=True)
+    while not (status or {}).get("autoscaler_report") and time.monotonic() < deadline:
+        time.sleep(poll_s)
+        status = read_status()
+    return status
 
 
 def _autoscaler_status() -> dict | None:

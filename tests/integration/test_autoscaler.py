@@ -166,6 +166,31 @@ def nodes_launched(state: Path) -> int:
     return max((int(n) for n in re.findall(r"Resized to (\d+) CPUs", text)), default=0)
 
 
+# Joins the cluster and prints the plan's view of it, as a sweep's driver makes it just after `ray.init`.
+READ_CLUSTER = (
+    "import ray, time; ray.init(address='127.0.0.1:{port}', log_to_driver=False); t = time.monotonic(); "
+    "from raytune_suite.concurrency import read_cluster; view = read_cluster(); "
+    "print('VIEW', view.autoscales, sorted(t.name for t in view.node_types), round(time.monotonic() - t, 1))"
+)
+
+
+def test_a_plan_made_as_the_head_comes_up_waits_for_the_autoscaler_and_sees_its_node_types(fake_cluster):
+    """First in this module: it joins the head moments after it started. A 0-CPU cluster sends the plan through
+    `first_autoscaler_report`: the monitor publishes a status without a report until its first load metrics, and
+    planning from that status gave 1 trial at a time. Whether this run had to wait is printed (here: the report was
+    there after 7 s of head start-up; the wait itself is tested in tests/unit/test_concurrency.py)."""
+    _, env = fake_cluster
+    proc = subprocess.run(
+        [sys.executable, "-c", READ_CLUSTER.format(port=PORT)],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    view = next(line for line in proc.stdout.splitlines() if line.startswith("VIEW"))
+    waited = "waiting up to" in proc.stdout
+    print(f"\nMEASURED joined {MEASURED['head_start_s']} s after starting the head; {view}; waited: {waited}")
+    assert view.split()[1:3] == ["True", f"['{WORKER_TYPE}']"], proc.stdout
+
+
 def test_a_sweep_on_an_autoscaling_cluster_launches_every_worker_and_runs_trials_on_both_at_once(
     fake_cluster,
     mlflow_server,

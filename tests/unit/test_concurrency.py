@@ -2,7 +2,7 @@
 
 import pytest
 
-from raytune_suite.concurrency import ClusterView, Concurrency, NodeType, plan_concurrency
+from raytune_suite.concurrency import ClusterView, Concurrency, NodeType, first_autoscaler_report, plan_concurrency
 from raytune_suite.config import load_config
 from tests.conftest import EXPERIMENTS
 
@@ -81,3 +81,26 @@ def test_a_multi_worker_trial_counts_all_its_workers_and_its_outer_actor():
         cfg("tune.num_samples=8", "tune.workers_per_trial=2"), cluster=ClusterView({}, (node,), autoscales=True)
     )
     assert plan.n == 3  # 8 CPUs / (2 workers × 1 CPU + the outer trial's sliver)
+
+
+def statuses(*answers):
+    """What successive reads of the autoscaler status return (the last one repeats)."""
+    answers = list(answers)
+    return lambda: answers.pop(0) if len(answers) > 1 else answers[0]
+
+
+def test_on_a_cluster_that_fits_nothing_yet_the_plan_waits_for_the_autoscalers_first_report(capsys):
+    report = {"autoscaler_report": {"active_nodes": {"head": 1}}}
+    read = statuses(None, {"monitor_pid": 1}, report)
+    assert first_autoscaler_report(read, wait_s=5, poll_s=0.01) == report
+    assert "waiting up to 5 s for its autoscaler's report" in capsys.readouterr().out
+
+
+def test_without_a_report_the_wait_ends_and_the_last_status_is_used():
+    assert first_autoscaler_report(statuses({"monitor_pid": 1}), wait_s=0.05, poll_s=0.01) == {"monitor_pid": 1}
+
+
+def test_a_report_already_there_is_used_without_waiting(capsys):
+    report = {"autoscaler_report": {"active_nodes": {"head": 1}}}
+    assert first_autoscaler_report(statuses(report), wait_s=5, poll_s=5) == report
+    assert capsys.readouterr().out == ""
