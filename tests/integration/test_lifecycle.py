@@ -130,7 +130,7 @@ def test_four_sweeps_started_at_once_on_a_new_store_all_complete(tmp_path, env):
         )
         for i in range(4)
     ]
-    outputs = [p.communicate(timeout=400)[0] for p in sweeps]
+    outputs = [p.communicate(timeout=600)[0] for p in sweeps]
     for p, out in zip(sweeps, outputs, strict=True):
         assert p.returncode == 0, out[-3000:]
     runs = runs_in(f"sqlite:///{tmp_path / 'mlflow.db'}")

@@ -5,6 +5,7 @@ for ever, so pages are awaited with `domcontentloaded` plus visible-element asse
 Set RTS_UPDATE_DOCS_IMG=1 to refresh docs/img/mlflow_runs.png from this test's screenshot.
 """
 
+import contextlib
 import os
 import re
 import shutil
@@ -82,6 +83,9 @@ def test_runs_page_shows_every_trial_under_the_parent_and_the_best_trial_tag(tin
     assert re.fullmatch(rf"http://127\.0\.0\.1:\d+/#/experiments/{result.experiment_id}/runs", ui_server)
 
     page = browser.new_page(viewport={"width": 1900, "height": 440})
+    # Clicks and navigation too, not only expect(): a loaded machine parses MLflow's bundle slowly.
+    page.set_default_timeout(TIMEOUT_MS)
+    page.set_default_navigation_timeout(TIMEOUT_MS)
     page.goto(ui_server, wait_until="domcontentloaded")
     parent_row = page.get_by_role("row").filter(has=page.get_by_role("link", name=result.name, exact=True))
     expect(parent_row).to_be_visible(timeout=TIMEOUT_MS)
@@ -114,6 +118,10 @@ EXPANDER = "button[data-component-id*=runnamecellrenderer]"
 def close_assistant(page) -> None:
     """MLflow 3.17 opens an assistant side panel that hides half the table; close it if it is there."""
     panel_close = page.get_by_role("button", name="Close")
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
+    with contextlib.suppress(PlaywrightTimeoutError):  # it may mount after the table: give it a moment
+        panel_close.first.wait_for(timeout=5_000)
     if panel_close.count():
         panel_close.first.click()
 

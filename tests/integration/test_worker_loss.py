@@ -23,7 +23,7 @@ from tests.fixtures import slow_start_trainable
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 SLOW_START_S = 2.0  # + Ray's own worker start: a new worker takes several times a trial's ~1 s
-TRIALS = 32  # enough trials after each kill for the replacement to start (slower on a busy machine) and be seen
+TRIALS = 64  # trials left after each kill for the replacement to start and be seen: 2 recoveries of ~25 s each fit
 RECOVERY_S = 30.0  # kill -> two running again: measured 4-5 s on 2 CPUs, 8-11 s at load 13; without the fix: never
 
 
