@@ -89,7 +89,7 @@ class TrainConfig(BaseModel):
     step_size: float = Field(5.0, gt=0, description="epochs between drops; read by schedule step")
     gamma: float = Field(0.5, gt=0, le=1, description="factor of each drop; read by schedule step")
     warmup_epochs: float = Field(
-        0.0, ge=0, description="epochs of linear warm-up from 0 to lr; read by schedule warmup_cosine"
+        0.0, ge=0, description="epochs of linear warm-up from 0 to lr (< epochs); read by schedule warmup_cosine"
     )
     min_lr_ratio: float = Field(
         0.0, ge=0, le=1, description="floor of the cosine as a fraction of lr; read by schedules cosine, warmup_cosine"
@@ -121,6 +121,9 @@ class AshaSettings(BaseModel):
     model_config = Strict
     grace_period: int = Field(1, ge=1, description="epochs every trial gets before it can be stopped (≤ train.epochs)")
     reduction_factor: float = Field(3.0, gt=1, description="at each rung only the best 1/reduction_factor go on")
+
+
+CONTINUOUS = {"uniform", "loguniform"}
 
 
 def longest_value(spec: ParamSpec) -> float | None:
@@ -286,12 +289,14 @@ class ExperimentConfig(BaseModel):
         schedules = tuned["schedule"].values or [] if "schedule" in tuned else [self.train.schedule]
         if "warmup_cosine" not in schedules or "epochs" in tuned:
             return self
-        where, longest = "train.warmup_epochs", self.train.warmup_epochs
+        epochs, where, longest, reached = self.train.epochs, "train.warmup_epochs", self.train.warmup_epochs, True
         if "warmup_epochs" in tuned:
-            where, longest = "space.train.warmup_epochs", longest_value(tuned["warmup_epochs"])
-        if longest is not None and longest >= self.train.epochs:
+            spec = tuned["warmup_epochs"]
+            where, longest = "space.train.warmup_epochs", longest_value(spec)
+            reached = spec.type not in CONTINUOUS  # uniform draws from [low, high): never high itself
+        if longest is not None and (longest > epochs or (reached and longest == epochs)):
             raise ValueError(
-                f"{where}: a warm-up of {longest:g} epoch(s) is not shorter than train.epochs ({self.train.epochs}), "
+                f"{where}: a warm-up of {longest:g} epoch(s) is not shorter than train.epochs ({epochs}), "
                 "so the lr would never reach train.lr nor decay; shorten the warm-up or raise train.epochs"
             )
         return self

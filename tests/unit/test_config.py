@@ -208,3 +208,22 @@ def test_a_sweep_saved_before_split_seed_existed_resumes_on_the_split_its_tune_s
     del saved["tune"]["split_seed"]
     (tmp_path / SWEEP_CONFIG).write_text(yaml.safe_dump(saved))
     assert stored_config(str(tmp_path)).tune.split_seed == 5
+
+
+@pytest.mark.parametrize(
+    ("warmup", "refused"),
+    [
+        ("train.warmup_epochs=7.5", False),
+        ("train.warmup_epochs=8", True),
+        ("space={train: {warmup_epochs: {type: uniform, low: 0, high: 8}}}", False),  # draws from [0, 8)
+        ("space={train: {warmup_epochs: {type: quniform, low: 0, high: 8, q: 1}}}", True),  # can draw 8
+        ("space={train: {warmup_epochs: {type: choice, values: [1, 9]}}}", True),
+    ],
+)
+def test_a_warm_up_that_can_last_as_long_as_training_is_refused(mnist_yaml, warmup, refused):
+    """Under warmup_cosine the lr would never reach train.lr nor decay (mnist_cnn trains 8 epochs)."""
+    if refused:
+        with pytest.raises(ConfigError, match=r"warmup_epochs: a warm-up of \d+ epoch\(s\) is not shorter"):
+            load_config(mnist_yaml, [warmup])
+    else:
+        assert load_config(mnist_yaml, [warmup]).train.schedule == "warmup_cosine"
