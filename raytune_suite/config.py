@@ -134,6 +134,9 @@ def longest_value(spec: ParamSpec) -> float | None:
     return spec.high - 1 if spec.type == "randint" else spec.high
 
 
+MAX_SEED = 2**32 - 1
+
+
 class TuneSettings(BaseModel):
     """How the sweep searches: metric, searcher, scheduler, budget, parallelism."""
 
@@ -155,9 +158,15 @@ class TuneSettings(BaseModel):
     points_to_evaluate: list[dict[str, Any]] = Field(
         default_factory=list, description="seed configs tried first, e.g. [{train: {lr: 1.0e-3}}]; tuned keys only"
     )
-    seed: int = Field(0, description="seeds the searcher and each trial's torch (not the data: see split_seed)")
+    # NumPy's generators (HyperOpt's, scikit-learn's splits) take seeds in [0, 2**32 - 1] only.
+    seed: int = Field(
+        0, ge=0, le=MAX_SEED, description="seeds the searcher and each trial's torch (not the data: see split_seed)"
+    )
     split_seed: int = Field(
-        0, description="seeds load_data's train/validation split and cv folds: fixed while tune.seed varies the search"
+        0,
+        ge=0,
+        le=MAX_SEED,
+        description="seeds load_data's train/validation split and cv folds: fixed while tune.seed varies the search",
     )
     asha: AshaSettings = Field(default_factory=AshaSettings, description="ASHA's settings (see tune.asha.*)")
     resources: Resources = Field(default_factory=Resources, description="per trial (see tune.resources.*)")
@@ -668,6 +677,19 @@ def schedule_keys() -> dict[str, tuple[str, ...]]:
         args = [p for p in inspect.signature(fn).parameters.values() if p.kind is p.KEYWORD_ONLY]
         keys[name] = tuple(k for k in (_SCHEDULE_ARG_KEYS.get(a.name, a.name) for a in args) if k != "epochs")
     return keys
+
+
+def ignored_tune_keys(cfg: ExperimentConfig) -> list[str]:
+    """One warning per tune setting that the chosen searcher or scheduler never reads.
+
+    Compared with the defaults, not `model_fields_set`: a saved or submitted config holds every field.
+    """
+    tune, warnings = cfg.tune, []
+    if tune.n_initial_points is not None and tune.search != "hyperopt":
+        warnings.append(f"warning: tune.n_initial_points is ignored by search {tune.search} (read by hyperopt)")
+    if cfg.kind != "estimator" and tune.asha != AshaSettings() and tune.scheduler != "asha":
+        warnings.append(f"warning: tune.asha is ignored by scheduler {tune.scheduler} (read by asha)")
+    return warnings
 
 
 def ignored_train_keys(cfg: ExperimentConfig) -> list[str]:
