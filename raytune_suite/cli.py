@@ -147,10 +147,11 @@ def _explain() -> int:
 
 
 def _print_ignored_keys(cfg) -> None:
-    """Train keys no optimizer or schedule of this config reads: a warning each on stderr, never an error."""
-    from raytune_suite.config import ignored_train_keys
+    """Train keys no optimizer or schedule of this config reads, tune settings its searcher or scheduler never
+    reads: a warning each on stderr, never an error."""
+    from raytune_suite.config import ignored_train_keys, ignored_tune_keys
 
-    for line in ignored_train_keys(cfg):
+    for line in [*ignored_train_keys(cfg), *ignored_tune_keys(cfg)]:
         print(line, file=sys.stderr)
 
 

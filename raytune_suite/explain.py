@@ -101,7 +101,8 @@ def _registries() -> str:
     lines = [
         "## Optimizers and the keys they read\n",
         "Every optimizer reads `lr`, `weight_decay` and `decay_norms_and_biases`. A key set for an optimizer or "
-        "schedule that does not read it is a warning at `validate` and `run`.\n",
+        "schedule that does not read it is a warning at `validate` and `run`; so are `tune.n_initial_points` with a "
+        "searcher other than hyperopt, and `tune.asha` other than its defaults with a scheduler other than asha.\n",
         "| `train.optimizer` | what it is | also reads |\n|---|---|---|",
     ]
     for name, spec in OPTIMIZERS.items():

@@ -10,6 +10,7 @@ from raytune_suite.cli import main
 from raytune_suite.config import (
     TrainConfig,
     ignored_train_keys,
+    ignored_tune_keys,
     load_config,
     optimizer_keys,
     schedule_keys,
@@ -133,9 +134,25 @@ def test_the_fixed_config_keeps_a_set_momentum_and_every_other_key(tmp_path):
 
 
 # -- keys no optimizer or schedule reads are warnings ----------------------------------------------------------
-@pytest.mark.parametrize("name", ["mnist_cnn", "diabetes_linear", "rt_transformer", "movielens_mf"])
+@pytest.mark.parametrize("name", ["mnist_cnn", "diabetes_linear", "rt_transformer", "movielens_mf", "rt_logreg"])
 def test_shipped_experiments_set_no_ignored_key(name):
-    assert ignored_train_keys(load_config(EXPERIMENTS / f"{name}.yaml")) == []
+    cfg = load_config(EXPERIMENTS / f"{name}.yaml")
+    assert ignored_train_keys(cfg) == [] and ignored_tune_keys(cfg) == []
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        (["tune.search=random", "tune.n_initial_points=5"], ["tune.n_initial_points is ignored by search random"]),
+        (["tune.scheduler=fifo", "tune.asha={grace_period: 5}"], ["tune.asha is ignored by scheduler fifo"]),
+        (["tune.scheduler=fifo", "tune.asha={grace_period: 1}"], []),  # the defaults: nothing was asked of ASHA
+        (["tune.n_initial_points=5", "tune.asha={grace_period: 5}"], []),  # hyperopt and asha read them
+    ],
+)
+def test_a_tune_setting_the_searcher_or_scheduler_never_reads_is_a_warning(tmp_path, overrides, expected):
+    path = write_yaml(tmp_path / "w.yaml", "experiment: diabetes_linear\ntrain: {epochs: 20}\n")
+    warnings = ignored_tune_keys(load_config(path, overrides))
+    assert [w.split(" (read by")[0] for w in warnings] == [f"warning: {line}" for line in expected]
 
 
 @pytest.mark.parametrize(
