@@ -22,7 +22,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from raytune_suite.errors import ConfigError
-from raytune_suite.space import SECTIONS, ParamSpec, check_space, conditional_params
+from raytune_suite.space import CONTINUOUS, SECTIONS, ParamSpec, check_space, conditional_params, longest_value
 
 if TYPE_CHECKING:
     from raytune_suite.experiments import Experiment
@@ -121,17 +121,6 @@ class AshaSettings(BaseModel):
     model_config = Strict
     grace_period: int = Field(1, ge=1, description="epochs every trial gets before it can be stopped (≤ train.epochs)")
     reduction_factor: float = Field(3.0, gt=1, description="at each rung only the best 1/reduction_factor go on")
-
-
-CONTINUOUS = {"uniform", "loguniform"}
-
-
-def longest_value(spec: ParamSpec) -> float | None:
-    """The largest number a numeric parameter can take (randint's high is exclusive); None if it has none."""
-    if spec.values is not None:
-        numbers = [v for v in spec.values if isinstance(v, (int, float)) and not isinstance(v, bool)]
-        return max(numbers, default=None)
-    return spec.high - 1 if spec.type == "randint" else spec.high
 
 
 MAX_SEED = 2**32 - 1
@@ -295,7 +284,7 @@ class ExperimentConfig(BaseModel):
     def _warmup_ends_before_training_does(self) -> ExperimentConfig:
         # A warm-up as long as training never reaches train.lr and never decays: not the schedule the config names.
         tuned = self.space.get("train", {})
-        schedules = tuned["schedule"].values or [] if "schedule" in tuned else [self.train.schedule]
+        schedules = (tuned["schedule"].values or []) if "schedule" in tuned else [self.train.schedule]
         if "warmup_cosine" not in schedules or "epochs" in tuned:
             return self
         epochs, where, longest, reached = self.train.epochs, "train.warmup_epochs", self.train.warmup_epochs, True
@@ -547,7 +536,7 @@ def check_objective(tune: TuneSettings, experiment: Experiment) -> None:
 
     An unreported metric fails every trial's first report; a loss maximised publishes the worst trial as the best.
     """
-    from raytune_suite.experiments import describe_objectives
+    from raytune_suite.experiments import better_when, describe_objectives
 
     objectives = experiment.objectives
     tune.metric = tune.metric or experiment.metric
@@ -560,7 +549,7 @@ def check_objective(tune: TuneSettings, experiment: Experiment) -> None:
     if tune.mode not in (None, direction):
         raise ConfigError(
             f"tune.mode: {tune.mode} would rank the trial with the {'highest' if tune.mode == 'max' else 'lowest'} "
-            f"{tune.metric} best, but {tune.metric} is better when {'lower' if direction == 'min' else 'higher'}: "
+            f"{tune.metric} best, but {tune.metric} is better when {better_when(direction)}: "
             f"set tune.mode={direction}, or remove it"
         )
     tune.mode = direction

@@ -154,32 +154,37 @@ def load_experiment(ref: str) -> Experiment:
         raise ConfigError(f"experiment: module {ref!r} lacks {', '.join(missing)}; see docs/writing-an-experiment.md")
     if not estimator and module.TASK not in TASKS:
         raise ConfigError(f"experiment: {ref!r} has TASK {module.TASK!r}; choose one of: {', '.join(TASKS)}")
-    if not estimator:
-        check_objective_of(ref, module)
     for cfg_class in (module.DataConfig, module.ModelConfig):
         if not (isinstance(cfg_class, type) and issubclass(cfg_class, BaseModel)):
             raise ConfigError(f"experiment: {ref}.{cfg_class} must be a pydantic BaseModel")
-    return Experiment(ref, module)
+    experiment = Experiment(ref, module)
+    if not estimator:
+        check_objective_of(experiment)
+    return experiment
 
 
-def check_objective_of(ref: str, module: ModuleType) -> None:
+def check_objective_of(experiment: Experiment) -> None:
     """METRIC is one its TASK reports, and MODE is that metric's direction: a sweep maximising a loss publishes its
     worst trial as the best."""
-    directions = {**TASKS[module.TASK].directions, **TRAINING_DIRECTIONS}
-    if module.METRIC not in directions:
+    ref, metric, directions = experiment.ref, experiment.METRIC, experiment.objectives
+    if metric not in directions:
         raise ConfigError(
-            f"experiment: {ref!r} has METRIC {module.METRIC!r}, which TASK {module.TASK!r} does not report; "
+            f"experiment: {ref!r} has METRIC {metric!r}, which TASK {experiment.TASK!r} does not report; "
             f"choose one of: {describe_objectives(directions)}"
         )
-    if directions[module.METRIC] != module.MODE:
+    if directions[metric] != experiment.MODE:
         raise ConfigError(
-            f"experiment: {ref!r} has MODE {module.MODE!r}, but {module.METRIC} is better when "
-            f"{'lower' if directions[module.METRIC] == 'min' else 'higher'}; set MODE = {directions[module.METRIC]!r}"
+            f"experiment: {ref!r} has MODE {experiment.MODE!r}, but {metric} is better when "
+            f"{better_when(directions[metric])}; set MODE = {directions[metric]!r}"
         )
 
 
 def describe_objectives(directions: dict[str, str]) -> str:
     return ", ".join(f"{metric} ({direction})" for metric, direction in directions.items())
+
+
+def better_when(direction: str) -> str:
+    return "lower" if direction == "min" else "higher"
 
 
 def _import(ref: str) -> ModuleType:

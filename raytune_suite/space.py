@@ -24,12 +24,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from raytune_suite.errors import ConfigError
+from raytune_suite.objective import is_number
 
 SECTIONS = ("data", "model", "train")
 BRANCH_VALUE = "_value"
 
 ParamType = Literal["uniform", "loguniform", "quniform", "qloguniform", "randint", "choice", "grid"]
 CATEGORICAL = {"choice", "grid"}
+CONTINUOUS = {"uniform", "loguniform"}  # drawn from [low, high): never high itself
 
 
 class ParamSpec(BaseModel):
@@ -231,3 +233,11 @@ def grid_size(space: dict[str, dict[str, ParamSpec]], grid: bool = False) -> int
 def _branch_size(value: Any, kids: list[ParamSpec], grid: bool) -> int:
     active = [k for k in kids if value in _condition(k)[1] and k.enumerated(grid)]
     return math.prod(len(k.values) for k in active) if active else 1
+
+
+def longest_value(spec: ParamSpec) -> float | None:
+    """The largest number a numeric parameter can take (randint's high is exclusive); None if it has none."""
+    if spec.values is not None:
+        numbers = [v for v in spec.values if is_number(v)]
+        return max(numbers, default=None)
+    return spec.high - 1 if spec.type == "randint" else spec.high
