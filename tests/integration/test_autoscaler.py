@@ -221,9 +221,11 @@ def test_a_sweep_on_an_autoscaling_cluster_launches_every_worker_and_runs_trials
     assert MEASURED["max_concurrent_trials"] == MAX_WORKERS
 
 
-def test_a_cluster_without_an_autoscaler_config_counts_only_what_it_holds_now(ray_local):
+def test_a_cluster_without_an_autoscaler_config_counts_only_what_it_holds_now(ray_local, capsys):
     # A plain head runs a read-only "autoscaler" that mirrors its nodes as types named node_<id>: nothing to add.
     from raytune_suite.concurrency import ClusterView, _autoscaler_status, read_cluster
 
     wait_for(_autoscaler_status, 30, "the head's autoscaler status")
+    capsys.readouterr()
     assert read_cluster() == ClusterView(now={"CPU": 2.0})
+    assert "waiting" not in capsys.readouterr().out  # it fits trials now: no wait for an autoscaler's report
