@@ -110,7 +110,12 @@ def trainable_for(cfg: ExperimentConfig, trainable: Callable[[dict], None] | Non
 
 def short_trial_dirname(trial) -> str:
     """`<trial id>` instead of Ray's default, which packs the whole config into a 200-character folder name."""
-    return f"trial_{trial.trial_id}"
+    return trial_dirname(trial.trial_id)
+
+
+def trial_dirname(trial_id: str) -> str:
+    """The folder of a trial in its sweep's folder."""
+    return f"trial_{trial_id}"
 
 
 def total_trials(cfg: ExperimentConfig) -> int:
@@ -143,7 +148,10 @@ def build_tuner(
     callbacks: list[tune.Callback] = (),
     trainable: Callable[[dict], None] | None = None,
     max_concurrent: int | None = None,
+    searcher: Callable[[ExperimentConfig, int], Any] | None = None,
 ) -> tune.Tuner:
+    """`searcher`: builds the search algorithm from the config and the concurrency, as the entries of `SEARCHERS` do
+    (default: the config's own); a grown sweep passes its warm-started one (grow.py)."""
     concurrency = plan_concurrency(cfg, requested=max_concurrent, trials=total_trials(cfg))
     pbt = cfg.tune.scheduler == "pbt"
     turns = f"; PBT: all {total_trials(cfg)} trials of the population exist from the start and take turns"
@@ -158,7 +166,7 @@ def build_tuner(
             metric=cfg.tune.metric,
             mode=cfg.tune.mode,
             # The searcher enforces the concurrency limit (see searchers.py).
-            search_alg=SEARCHERS[cfg.tune.search](cfg, concurrent),
+            search_alg=(searcher or SEARCHERS[cfg.tune.search])(cfg, concurrent),
             scheduler=SCHEDULERS[cfg.tune.scheduler](cfg),
             num_samples=cfg.tune.num_samples,
             trial_dirname_creator=short_trial_dirname,
