@@ -48,7 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     run.add_argument("--resume", nargs="?", const="", metavar="SWEEP_DIR",
                      help="continue an interrupted sweep (default: this config's latest under --storage) "
-                     "on the same MLflow parent and child runs")  # fmt: skip
+                     "on the same MLflow parent and child runs; with --num-samples N, then grow it to N "
+                     "trials")  # fmt: skip
     run.add_argument("--register-model", metavar="NAME", help="register the best trial's model under NAME")
 
     validate = sub.add_parser("validate", help="check a config without starting Ray")
@@ -170,8 +171,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     cfg = preflight.run_checks("run", args).cfg  # before Ray, MLflow or any folder exists
     _print_ignored_keys(cfg)
-    if getattr(args, "resume", None) is not None and (args.overrides or args.num_samples is not None):
-        print("note: --resume continues the sweep's saved config; --set and --num-samples are ignored", file=sys.stderr)
+    if getattr(args, "resume", None) is not None and args.overrides:
+        print("note: --resume continues the sweep's saved config; --set is ignored", file=sys.stderr)
 
     from raytune_suite.sweep import run_sweep
 
@@ -240,10 +241,13 @@ def _short(value) -> str:
 
 
 def _review_kwargs(args: argparse.Namespace) -> dict:
-    """`run`'s resume and model-registry flags, only when given (older `run_sweep`s lack them)."""
+    """`run`'s resume (and growth: `--num-samples` with `--resume`) and model-registry flags, only when given (older
+    `run_sweep`s lack them)."""
     kwargs = {}
     if getattr(args, "resume", None) is not None:
         kwargs["resume"] = args.resume
+        if getattr(args, "num_samples", None) is not None:
+            kwargs["grow_to"] = args.num_samples
     if getattr(args, "register_model", None):
         kwargs["register_model"] = args.register_model
     return kwargs

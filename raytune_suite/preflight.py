@@ -305,12 +305,17 @@ def server_answers(uri: str, field: str) -> None:
 
 
 def check_resume_target(p: Preflight) -> None:
-    """`--resume [DIR]` names a sweep that exists: the same lookup `run_sweep` makes, before the storage probe."""
+    """`--resume [DIR]` names a sweep that exists: the same lookup `run_sweep` makes, before the storage probe; with
+    `--num-samples N`, N adds trials to it (grow.py)."""
     if p.arg("resume") is None:
         return
-    from raytune_suite.sweep import find_sweep_dir, storage_location
+    from raytune_suite.sweep import find_sweep_dir, storage_location, stored_config
 
-    find_sweep_dir(p.args.resume, storage_location(p.arg("storage") or p.cfg.run.storage), p.cfg.name)
+    sweep_dir = find_sweep_dir(p.args.resume, storage_location(p.arg("storage") or p.cfg.run.storage), p.cfg.name)
+    if p.arg("num_samples") is not None:
+        from raytune_suite.grow import check_growth
+
+        check_growth(stored_config(sweep_dir), sweep_dir, p.arg("num_samples"))
 
 
 def check_storage(p: Preflight) -> None:

@@ -128,8 +128,10 @@ def run_sweep(
     resume: str | Path | None = None,
     register_model: str | None = None,
     config_path: str | Path | None = None,
+    grow_to: int | None = None,
 ) -> SweepResult:
     """Run (or with `resume`, continue) a sweep; `resume` is a sweep folder, or "" for this config's latest.
+    With `resume`, `grow_to` is a larger `tune.num_samples`: the sweep is finished, then grown to it (grow.py).
 
     Exits: returns when the sweep completed (every run FINISHED, or FAILED for failed trials); raises
     `KeyboardInterrupt` after Ctrl-C or SIGTERM in any phase (every open run KILLED, the resume command printed);
@@ -143,6 +145,10 @@ def run_sweep(
     if resume is not None:
         sweep_dir = find_sweep_dir(resume, storage_path, cfg.name)
         cfg = stored_config(sweep_dir)
+        if grow_to is not None:
+            from raytune_suite.grow import check_growth
+
+            check_growth(cfg, sweep_dir, grow_to)
         uri = tracking_uri or RunMap.load(sweep_dir).tracking_uri
     else:
         uri = tracking_uri or cfg.mlflow.tracking_uri or default_tracking_uri()
@@ -171,19 +177,15 @@ def run_sweep(
 
             phases["ray_up"] = time.monotonic() - started
             say(f"MLflow parent run {tracker.parent_run_id}; Ray up after {phases['ray_up']:.1f} s")
-            tuner = make_tuner(cfg, sweep_dir, tracker, trainable, resume is not None)
             fit_started = time.monotonic()
-            with fit_signals():
-                results = tuner.fit()
+            stage, results = fit_stages(cfg, sweep_dir, tracker, trainable, resume is not None, grow_to)
             fit_s = time.monotonic() - fit_started
             phases["first_trial"] = (tracker.first_trial_started or fit_started) - started
             phases["fit_end"] = time.monotonic() - started
             if not ray_was_up:  # publishing needs no Ray: its ~1.5 s shutdown runs meanwhile
                 ray_down = in_background(ray.shutdown)
-            if tracker.interrupted or len(results) < total_trials(cfg):  # Tune returns normally after SIGINT
-                raise KeyboardInterrupt
-            failed = len(results.errors)
-            status = RunStatus.FINISHED if failed < len(results) else RunStatus.FAILED
+            trials, failed = stage.counts(results)
+            status = RunStatus.FINISHED if failed < trials else RunStatus.FAILED
             # Any run still open was never ended by Tune: KILLED.
             best = tracker.close_trials(RunStatus.KILLED, complete=True)
             say("publishing: report artifacts on the parent run, the best trial's model on its run")
@@ -209,15 +211,21 @@ def run_sweep(
         parent_run_id=tracker.parent_run_id, storage_path=str(sweep_dir),
         best_trial=best[0] if best else None, best_value=best[1].best if best else None,
         best_epoch=best[1].best_epoch if best else 0, best_config=best[1].best_config if best else {},
-        trials=len(results), failed=failed, wall_s=time.monotonic() - started, fit_s=fit_s, phases=phases,
+        trials=trials, failed=failed, wall_s=time.monotonic() - started, fit_s=fit_s, phases=phases,
         writer=getattr(tracker.client, "stats", None),
     )  # fmt: skip
-    if failed == len(results):
-        first = next(iter(tracker.errors.values()), None) or strip_colour(str(results.errors[0])).splitlines()[-1]
+    if failed == trials:
+        first = next(iter(tracker.errors.values()), None) or first_error(results)
         raise RunFailure(f"all {failed} trials failed; first: {first}")
     if tracker.write_errors:
         raise RunFailure(f"{len(tracker.write_errors)} MLflow write(s) failed; first: {tracker.write_errors[0]}")
     return outcome
+
+
+def first_error(results) -> str:
+    if not results.errors:  # every failure was an earlier stage's (a grown sweep): their runs say why
+        return "see the failed runs' error.txt"
+    return strip_colour(str(results.errors[0])).splitlines()[-1]
 
 
 def in_background(fn, *args) -> Future:
@@ -313,9 +321,49 @@ def open_tracker(cfg: ExperimentConfig, uri: str, sweep_dir: str, resume: bool):
     return tracker
 
 
-def make_tuner(cfg: ExperimentConfig, sweep_dir: str, tracker, trainable, resume: bool):
+def fit_stages(cfg: ExperimentConfig, sweep_dir: str, tracker, trainable, resume: bool, grow_to: int | None):
+    """Tune's fits for this command: the sweep (new, or its latest stage resumed), then, when `grow_to` asks for more
+    trials than it plans, a growth (grow.py). Returns the last stage and its results; raises KeyboardInterrupt
+    when a fit was stopped (Tune returns normally after SIGINT)."""
+    from raytune_suite import grow
+
+    stage = grow.latest_stage(cfg, sweep_dir) if resume else grow.first_stage(cfg)
+    growing = grow_to is not None and grow_to > stage.record.num_samples
+    results = None
+    if not (growing and stage.record.complete):  # a complete stage needs no Tuner.restore (it retries failures)
+        results = fit_stage(stage, sweep_dir, tracker, trainable, resume)
+        if not stage.began(results):
+            results = fit_stage(stage, sweep_dir, tracker, trainable, restore=False)
+        finished(stage, results, sweep_dir)
+    if growing:
+        stage = grow.begin(cfg, sweep_dir, tracker, grow_to)
+        results = fit_stage(stage, sweep_dir, tracker, trainable, restore=False)
+        finished(stage, results, sweep_dir)
+    return stage, results
+
+
+def fit_stage(stage, sweep_dir: str, tracker, trainable, restore: bool):
+    tuner = make_tuner(stage.cfg, sweep_dir, tracker, trainable, restore, searcher=stage.searcher)
+    tracker.earlier, tracker.best_params = stage.earlier, stage.best_params
+    with fit_signals():
+        results = tuner.fit()
+    if tracker.interrupted:
+        raise KeyboardInterrupt
+    return results
+
+
+def finished(stage, results, sweep_dir: str) -> None:
+    """Every trial of the stage ended (else the sweep was interrupted): recorded, so a growth starts at once."""
+    from raytune_suite.grow import mark_complete
+
+    if len(results) < stage.trials:
+        raise KeyboardInterrupt
+    mark_complete(sweep_dir, stage)
+
+
+def make_tuner(cfg: ExperimentConfig, sweep_dir: str, tracker, trainable, resume: bool, searcher=None):
     """A new Tuner, or the restored one when Ray saved the sweep's state (a driver killed before that: a new
-    Tuner on the same folder and runs)."""
+    Tuner on the same folder and runs). `searcher`: a grown sweep's (grow.py)."""
     from raytune_suite.progress import ProgressPrinter
     from raytune_suite.tuner import build_tuner, restore_tuner
 
@@ -333,6 +381,7 @@ def make_tuner(cfg: ExperimentConfig, sweep_dir: str, tracker, trainable, resume
         name=sweep_name(sweep_dir),
         callbacks=callbacks,
         trainable=trainable,
+        searcher=searcher,
     )
 
 

@@ -205,6 +205,8 @@ class MlflowTracker(tune.Callback):
         self.open_runs: set[str] = set()
         self.interrupted = False
         self.orphans: list[str] = []
+        self.earlier: set[str] = set()  # a grown sweep's trials of earlier stages: not in this fit, yet no orphans
+        self.best_params = "best"  # the prefix of the best config's params (a grown sweep's stage has its own)
         self.resumes = 0
         self.active: set[str] = set()  # trials running in this session (started, restored or reporting)
         self.write_errors: list[str] = []
@@ -320,7 +322,7 @@ class MlflowTracker(tune.Callback):
     def on_experiment_end(self, trials: list, **info) -> None:
         if self._map_unsaved:
             self.save_run_map()
-        self._drop_orphans({t.trial_id for t in trials})
+        self._drop_orphans({t.trial_id for t in trials} | self.earlier)
         # Tune returns normally from Ctrl-C / SIGINT: it stops running trials (status TERMINATED) without
         # completing them, so a trial this session ran but never saw end, or one never started, tells an interruption.
         self.interrupted = bool(self.active) or any(t.status in ("PENDING", "RUNNING", "PAUSED") for t in trials)
@@ -421,7 +423,8 @@ class MlflowTracker(tune.Callback):
         """Tag the best trial and copy it to the parent.
 
         Its config goes to the parent as `best.*` params only when the sweep completed: an interrupted sweep's
-        best may change after `--resume`, and MLflow never lets a param change.
+        best may change after `--resume`, and MLflow never lets a param change (so a grown sweep's growth logs its
+        own, `best_params`: grow.py).
         """
         best = self.best_trial()
         if best is None:
@@ -432,7 +435,8 @@ class MlflowTracker(tune.Callback):
                 if other is not record and "best_trial" in self.client.get_run(other.run_id).data.tags:
                     self.client.delete_tag(other.run_id, "best_trial")
         self.client.set_tag(record.run_id, "best_trial", "true")
-        params = [Param(f"best.{k}", v) for k, v in flatten(record.best_config).items()] if complete else []
+        params = [Param(f"{self.best_params}.{k}", v) for k, v in flatten(record.best_config).items()]
+        params = params if complete else []
         self.client.log_batch(
             self.parent_run_id,
             metrics=[Metric(f"best_{self.metric}", record.best, int(time.time() * 1000), record.best_epoch)],
