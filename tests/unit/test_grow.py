@@ -10,7 +10,7 @@ import math
 import hyperopt.rand
 import pytest
 
-from raytune_suite import grow
+from raytune_suite import grow, hyperopt_record
 from raytune_suite.config import load_config
 from raytune_suite.errors import ConfigError
 from raytune_suite.searchers import SEARCHERS
@@ -23,9 +23,10 @@ N_INITIAL = 3
 
 @pytest.fixture
 def cfg():
-    """mnist_cnn's space (optimizer -> momentum and arch -> channels are conditional), HyperOpt + ASHA (RungRanked)."""
+    """mnist_cnn's space (optimizer -> momentum and arch -> channels are conditional), HyperOpt + ASHA (RungRanked);
+    pure TPE after start-up (no random_fraction), so any random proposal is a start-up one."""
     overrides = ["data.dataset=digits", "train.epochs=3", f"tune.num_samples={EARLIER}",
-                 f"tune.n_initial_points={N_INITIAL}", "tune.seed=5"]  # fmt: skip
+                 f"tune.n_initial_points={N_INITIAL}", "tune.seed=5", "tune.random_fraction=0"]  # fmt: skip
     return load_config(EXPERIMENTS / "mnist_cnn.yaml", overrides)
 
 
@@ -62,7 +63,7 @@ def record_sweep(cfg, folder, stopped_at: dict[int, int] = ()) -> tuple[list[str
 
 
 def hyperopt_docs(searcher) -> list[dict]:
-    return grow.base_searcher(searcher).get_state()["hyperopt_trials"].trials
+    return hyperopt_record.base_searcher(searcher).get_state()["hyperopt_trials"].trials
 
 
 def warm(cfg, folder, ids, failed=()):
@@ -94,7 +95,8 @@ def test_hyperopt_vals_are_what_hyperopt_records_for_its_own_proposals(cfg):
         config = searcher.suggest(str(i))
         (doc,) = [d for d in hyperopt_docs(searcher) if d["tid"] == i]
         recorded = {label: [float(v) for v in values] for label, values in doc["misc"]["vals"].items() if values}
-        mapped = {label: [float(v) for v in values] for label, values in grow.hyperopt_vals(space, config).items()}
+        told = hyperopt_record.hyperopt_vals(space, config)
+        mapped = {label: [float(v) for v in values] for label, values in told.items()}
         assert mapped == recorded
         branches.add((config["train"]["optimizer"]["_value"], config["model"]["arch"]["_value"]))
         searcher.on_trial_complete(str(i), result={cfg.tune.metric: 0.5, "training_iteration": 3})
@@ -115,7 +117,7 @@ def test_warm_started_searcher_holds_every_earlier_trial_then_proposes_with_tpe(
     for doc, trial_id in zip(docs, ids[:4] + ids[5:], strict=True):
         config = json.loads((tmp_path / f"trial_{trial_id}" / "params.json").read_text())
         held = {label: values for label, values in doc["misc"]["vals"].items() if values}
-        assert held == grow.hyperopt_vals(space, config)
+        assert held == hyperopt_record.hyperopt_vals(space, config)
 
     rand_calls.clear()  # the replay's own proposals (discarded) may have been random
     proposal = searcher.suggest("new_00000")

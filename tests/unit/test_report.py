@@ -71,9 +71,9 @@ def test_importance_needs_enough_trials(recorded_sweep):
 
 
 def test_asha_rungs_are_grace_times_powers_of_the_reduction_factor_below_max_t():
-    assert report.asha_rungs(1, 3, 10) == [1, 3, 9]
-    assert report.asha_rungs(2, 2, 16) == [2, 4, 8]
-    assert report.asha_rungs(5, 3, 5) == []
+    assert report.rungs_below(1, 3, 10) == [1, 3, 9]
+    assert report.rungs_below(2, 2, 16) == [2, 4, 8]
+    assert report.rungs_below(5, 3, 5) == []
 
 
 def test_report_command_prints_the_top_k_table(recorded_sweep, tmp_path):
