@@ -176,6 +176,9 @@ def plot_summary(rows: list[dict], out: Path) -> Path:
     ax.axhline(1, color="black", lw=0.8)
     ax.axhline(2, color="grey", lw=0.8, ls="--")
     ax.set_yscale("log")
+    ticks = [t for t in (0.25, 0.5, 1, 2, 4, 8) if ax.get_ylim()[0] <= t <= ax.get_ylim()[1]]
+    ax.set_yticks(ticks, [f"{t:g}x" for t in ticks])
+    ax.minorticks_off()
     ax.set_xticks(np.arange(len(problems)), problems, rotation=25, ha="right", fontsize=8)
     ax.set_ylabel(f"speed-up over {BASELINE} (epochs to target)")
     ax.legend(fontsize=7, ncol=2)
