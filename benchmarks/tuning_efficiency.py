@@ -310,15 +310,15 @@ class InProcess:
         best value]) is kept up to date, so a stopped trial still tells what it spent."""
         import torch
 
-        from raytune_suite.trainable import build_training, evaluate, train_epoch
+        from raytune_suite.trainable import build_training, one_epoch
 
         outcome = outcome if outcome is not None else [0, None]
         cpu = torch.device("cpu")
         with self.seeding:
-            model, optimizer, scheduler, scaler, gen = build_training(config, self.data, cpu)
+            t = build_training(config, self.data, cpu)
         for epoch in range(1, config.train.epochs + 1):
-            train_epoch(model, self.data, optimizer, scheduler, config, gen, cpu, scaler)
-            value = evaluate(model, self.data, config, cpu)[self.cfg.tune.metric]
+            metrics = one_epoch(t, epoch)
+            value = math.nan if "diverged" in metrics else metrics[self.cfg.tune.metric]
             outcome[0] = epoch
             if math.isfinite(value) and (outcome[1] is None or self.sign * value > self.sign * outcome[1]):
                 outcome[1] = value

@@ -9,8 +9,12 @@ that builds a `TorchTrainer` and calls `fit()`. So each trial is:
 - N Ray Train workers (`train_worker`), each `tune.resources` big, running DistributedDataParallel: `gloo` on CPU,
   `nccl` on GPU, each epoch over its `DistributedSampler` shard (per-worker batch = `train.batch_size`, so the
   global batch is N times that), every worker evaluating the full validation set;
-- rank 0's metrics reach Tune each epoch through `TuneReportCallback`; rank 0 writes the checkpoint into Ray
-  Train's storage (its path arrives in Tune as `checkpoint_path`). Failed workers are retried from it by Ray Train.
+- every worker runs the trainable's own epoch loop (`trainable.run_epochs`: the same checkpoint policy, fp16 scaler
+  and divergence handling); rank 0's metrics reach Tune each epoch through `TuneReportCallback`; rank 0 writes the
+  checkpoint into Ray Train's storage (its path arrives in Tune as `checkpoint_path`). Failed workers are retried
+  from it by Ray Train, except after an error in the experiment's own code, which would fail the same way again:
+  the failing worker leaves a note (`USER_ERROR_FILE`) in the trial's folder before it raises, so Ray Train's
+  retries stop at once and the trial ends with that `UserCodeError`, which the sweep does not retry either.
 
 Needs Ray's dashboard: without it a finished trial's worker placement group is never removed and the next trial
 waits for ever (measured on Ray 2.60), so `sweep.connect_ray` starts local Ray with the dashboard for these sweeps.
@@ -18,27 +22,21 @@ waits for ever (measured on Ray 2.60), so `sweep.connect_ray` starts local Ray w
 
 from __future__ import annotations
 
+import json
 import math
 import os
-import tempfile
 from typing import Any
 
 import torch
 
+from raytune_suite.errors import UserCodeError
 from raytune_suite.experiments import Datasets
-from raytune_suite.trainable import (
-    Trial,
-    cached_data,
-    evaluate,
-    finite_metrics,
-    placement,
-    restore_checkpoint,
-    save_checkpoint,
-    train_epoch,
-)
+from raytune_suite.trainable import Trial, build_training, cached_data, placement, resume, run_epochs
 
 # The outer trial only waits on its trainer; Ray needs a non-zero request to schedule it.
 OUTER_CPU = 0.01
+# Left in the trial's folder by a worker whose experiment code raised: Ray Train's retries and the trial then stop.
+USER_ERROR_FILE = "user_code_error.json"
 
 
 def train_distributed(config: dict[str, Any]) -> None:
@@ -51,9 +49,10 @@ def train_distributed(config: dict[str, Any]) -> None:
     suite = config["suite"]
     use_gpu = suite["worker_resources"]["gpu"] > 0
     context = tune.get_context()
+    note = os.path.join(context.get_trial_dir(), USER_ERROR_FILE)
     trainer = TorchTrainer(
         train_worker,
-        train_loop_config=config,
+        train_loop_config={**config, "suite": {**suite, "user_error_file": note}},
         torch_config=TorchConfig(backend="nccl" if use_gpu else "gloo"),
         scaling_config=ray.train.ScalingConfig(
             num_workers=suite["workers_per_trial"],
@@ -67,7 +66,12 @@ def train_distributed(config: dict[str, Any]) -> None:
             failure_config=ray.train.FailureConfig(max_failures=suite.get("max_failures", 0)),
         ),
     )
-    trainer.fit()
+    try:
+        trainer.fit()
+    except Exception:
+        if os.path.exists(note):  # the experiment's own code failed: end with its error, not Ray Train's
+            raise read_user_error(note) from None
+        raise
 
 
 def shard(data: Datasets, sampler) -> Datasets:
@@ -77,45 +81,51 @@ def shard(data: Datasets, sampler) -> Datasets:
 
 
 def train_worker(config: dict[str, Any]) -> None:
-    """One Ray Train worker: the trainable's loop over a DistributedSampler shard of a DDP-wrapped model."""
+    """One Ray Train worker: the trainable's own epoch loop over a DistributedSampler shard of a DDP-wrapped model."""
     import ray.train
     import ray.train.torch
     from torch.utils.data import DistributedSampler
 
-    from raytune_suite.optim import build_optimizer
-    from raytune_suite.schedules import build_scheduler
-    from raytune_suite.trainable import steps_per_epoch
-
+    note = config["suite"].get("user_error_file")
+    if note and os.path.exists(note):
+        raise read_user_error(note)  # a retry after the experiment's code failed: stop Ray Train's retries now
     context = ray.train.get_context()
     rank, world = context.get_world_rank(), context.get_world_size()
     trial = Trial.from_config(config)
     device = ray.train.torch.get_device()
-    data = cached_data(trial.experiment.ref, trial.data.model_dump_json(), trial.split_seed)
-    sampler = DistributedSampler(range(len(data.train_y)), num_replicas=world, rank=rank, seed=trial.seed)
+    try:
+        data = cached_data(trial.experiment.ref, trial.data.model_dump_json(), trial.split_seed)
+        sampler = DistributedSampler(range(len(data.train_y)), num_replicas=world, rank=rank, seed=trial.seed)
+        # prepare_model moves the model to the device in place and wraps it in DistributedDataParallel
+        training = build_training(trial, data, device, wrap=ray.train.torch.prepare_model,
+                                  train_size=math.ceil(len(data.train_y) / world), rank=rank)  # fmt: skip
+        start = resume(training, ray.train.get_checkpoint())
+        where = {**placement(device), "world_size": str(world)}
 
-    torch.manual_seed(trial.seed)
-    gen = torch.Generator().manual_seed(trial.seed + rank)
-    model = trial.experiment.build_model(trial.model, data.info)
-    # Moves the model to the device in place and wraps it in DistributedDataParallel; the optimizer is built after,
-    # so its (restored) state lives on the same device as the parameters.
-    ddp = ray.train.torch.prepare_model(model)
-    optimizer = build_optimizer(model, trial.train)
-    scheduler = build_scheduler(optimizer, trial.train, steps_per_epoch(trial, math.ceil(len(data.train_y) / world)))
-    start = 0
-    if (checkpoint := ray.train.get_checkpoint()) is not None:
-        start = restore_checkpoint(checkpoint, model, optimizer, scheduler, gen)
-    where = {**placement(device), "world_size": str(world)}
+        def report(metrics: dict, checkpoint_dir: str | None) -> None:
+            checkpoint = ray.train.Checkpoint.from_directory(checkpoint_dir) if checkpoint_dir else None
+            ray.train.report({**metrics, **where}, checkpoint=checkpoint)
 
-    for epoch in range(start + 1, trial.train.epochs + 1):
-        sampler.set_epoch(epoch)
-        train_loss = train_epoch(ddp, shard(data, sampler), optimizer, scheduler, trial, gen, device)
-        metrics = {"epoch": epoch, "train_loss": train_loss, **evaluate(ddp, data, trial, device)}
-        metrics = {**finite_metrics({**metrics, "lr": optimizer.param_groups[0]["lr"]}, trial), **where}
-        with tempfile.TemporaryDirectory() as tmp:
-            checkpoint = None
-            if rank == 0:
-                save_checkpoint(tmp, model, optimizer, scheduler, epoch, gen)
-                checkpoint = ray.train.Checkpoint.from_directory(tmp)
-            ray.train.report(metrics, checkpoint=checkpoint)
-        if "diverged" in metrics:
-            return
+        def epoch_shard(epoch: int) -> Datasets:
+            sampler.set_epoch(epoch)
+            return shard(data, sampler)
+
+        run_epochs(training, start, report, shard=epoch_shard, writes_checkpoints=rank == 0)
+    except UserCodeError as error:
+        if note:
+            write_user_error(note, error)
+        raise
+
+
+def write_user_error(path: str, error: UserCodeError) -> None:
+    """The experiment's error, for the trial (read_user_error) and for a retried worker group."""
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w") as handle:
+        json.dump({"args": list(error.args)}, handle)  # as raised: (kind, message, where)
+    os.replace(tmp, path)  # whole or absent: two ranks failing at once each write a complete note
+
+
+def read_user_error(path: str) -> UserCodeError:
+    with open(path) as handle:
+        note = json.load(handle)
+    return UserCodeError(*note["args"])

@@ -171,12 +171,12 @@ def local_concurrency(cfg: ExperimentConfig, num_cpus: int | None) -> Concurrenc
 
 
 def time_epoch(cfg: ExperimentConfig) -> tuple[float, str]:
-    """One epoch (train_epoch + evaluate) of the defaults, as a trial runs it; data loading and model building are
-    not timed."""
+    """One epoch of the defaults through the trainable's own `one_epoch` (train + evaluate), as a trial runs it;
+    data loading and model building are not timed."""
     import torch
 
     from raytune_suite.smoke import user_code
-    from raytune_suite.trainable import Trial, build_training, evaluate, pick_device, resolve_precision, train_epoch
+    from raytune_suite.trainable import Trial, build_training, one_epoch, pick_device, resolve_precision
     from raytune_suite.tuner import param_space
 
     trial = Trial.from_config({**cfg.fixed_sections(), "suite": param_space(cfg)["suite"]})
@@ -187,10 +187,9 @@ def time_epoch(cfg: ExperimentConfig) -> tuple[float, str]:
         trial.train = trial.train.model_copy(update={"precision": resolve_precision(trial.train.precision, device)})
         with user_code(trial.experiment, "an epoch of the defaults"):
             data = trial.experiment.load_data(trial.data, trial.split_seed)
-            model, optimizer, scheduler, scaler, gen = build_training(trial, data, device)
+            training = build_training(trial, data, device)
             started = time.perf_counter()
-            train_epoch(model, data, optimizer, scheduler, trial, gen, device, scaler)
-            evaluate(model, data, trial, device)
+            one_epoch(training, 1)
             if device.type == "cuda":
                 torch.cuda.synchronize()
             seconds = time.perf_counter() - started

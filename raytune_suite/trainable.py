@@ -259,17 +259,89 @@ class experiment_code:
         raise UserCodeError(type(exc).__name__, message, user_frame(self.experiment, tb)) from exc
 
 
-def build_training(trial: Trial, data: Datasets, device) -> tuple:
-    """A fresh trial's (model, optimizer, LR scheduler, loss scaler, shuffle generator), seeded by the trial; also
-    what `validate --plan --calibrate` times an epoch with (plan.py)."""
+@dataclass
+class Training:
+    """A trial's live training objects: what the one epoch loop (`run_epochs`) drives, in one process or in each
+    DDP worker, and what `validate --plan --calibrate` times an epoch with (plan.py).
+
+    Args:
+        model: the module whose state is checkpointed.
+        net: what forward passes go through: the model itself, or its DistributedDataParallel wrapper.
+        scaler: fp16's loss scaler (a disabled pass-through otherwise), kept across epochs and in checkpoints.
+        gen: the generator that shuffles the training set.
+    """
+
+    trial: Trial
+    data: Datasets
+    device: Any
+    model: Any
+    net: Any
+    optimizer: Any
+    scheduler: Any
+    scaler: Any
+    gen: torch.Generator
+
+
+def build_training(trial: Trial, data: Datasets, device, wrap=None, train_size: int | None = None, rank: int = 0):
+    """A fresh trial's `Training`, seeded by the trial. `wrap` turns the model into what forward passes use (DDP:
+    `ray.train.torch.prepare_model`, which moves it to the device itself); `train_size` is the examples one
+    process trains on per epoch (a DDP shard), which sets the LR schedule's steps; `rank` offsets the shuffle."""
     torch.manual_seed(trial.seed)
-    gen = torch.Generator().manual_seed(trial.seed)
+    gen = torch.Generator().manual_seed(trial.seed + rank)
     with experiment_code(trial.experiment):
-        model = trial.experiment.build_model(trial.model, data.info).to(device)
+        model = trial.experiment.build_model(trial.model, data.info)
+    net = wrap(model) if wrap is not None else model.to(device)
+    # built after the model is on its device, so the optimizer's (restored) state lives beside the parameters
     optimizer = build_optimizer(model, trial.train)
-    scheduler = build_scheduler(optimizer, trial.train, steps_per_epoch(trial, len(data.train_y)))
+    steps = steps_per_epoch(trial, train_size if train_size is not None else len(data.train_y))
+    scheduler = build_scheduler(optimizer, trial.train, steps)
     scaler = make_scaler(trial.train.precision, device)
-    return model, optimizer, scheduler, scaler, gen
+    return Training(trial, data, device, model, net, optimizer, scheduler, scaler, gen)
+
+
+def one_epoch(training: Training, epoch: int, train_data: Datasets | None = None) -> dict[str, float]:
+    """Train one epoch (on `train_data`, a DDP shard, or the whole training set) and evaluate on the whole
+    validation set: the epoch's metrics, a diverged objective replaced by its finite stand-in (`finite_metrics`)."""
+    t = training
+    with experiment_code(t.trial.experiment):
+        loss = train_epoch(t.net, train_data or t.data, t.optimizer, t.scheduler, t.trial, t.gen, t.device, t.scaler)
+        metrics = {"epoch": epoch, "train_loss": loss, **evaluate(t.net, t.data, t.trial, t.device)}
+    return finite_metrics({**metrics, "lr": t.optimizer.param_groups[0]["lr"]}, t.trial)
+
+
+def run_epochs(training: Training, start: int, report, shard=None, writes_checkpoints: bool = True) -> None:
+    """The one epoch loop of every torch trial, single-process or DDP: epochs `start + 1 ..`, each reported with
+    `report(metrics, checkpoint_dir_or_None)`; a diverged trial ends after reporting it.
+
+    A checkpoint every `checkpoint_every` epochs (to resume), at the last, at a divergence, and at each new best of
+    this trial: the sweep publishes the best epoch's weights, so they must exist whatever checkpoint_every says. In
+    DDP every rank reports (Ray Train's report is collective) and decides alike, but only the rank that
+    `writes_checkpoints` (rank 0) writes one. `shard(epoch)` gives a DDP worker its part of the training set.
+    """
+    trial, objective, best = training.trial, Objective(training.trial.metric, training.trial.mode), None
+    for epoch in range(start + 1, trial.train.epochs + 1):
+        metrics = one_epoch(training, epoch, shard(epoch) if shard is not None else None)
+        diverged = "diverged" in metrics
+        improved = not diverged and objective.better(metrics.get(trial.metric), best)
+        best = metrics[trial.metric] if improved else best
+        if epoch % trial.checkpoint_every and epoch != trial.train.epochs and not diverged and not improved:
+            report(metrics, None)
+            continue
+        with tempfile.TemporaryDirectory() as tmp:
+            if writes_checkpoints:
+                t = training
+                save_checkpoint(tmp, t.model, t.optimizer, t.scheduler, epoch, t.gen, t.scaler)
+            report(metrics, tmp if writes_checkpoints else None)
+        if diverged:
+            return
+
+
+def resume(training: Training, checkpoint) -> int:
+    """Epochs already trained: 0, or the restored checkpoint's (model, optimizer, schedule, scaler, RNG states)."""
+    if checkpoint is None:
+        return 0
+    t = training
+    return restore_checkpoint(checkpoint, t.model, t.optimizer, t.scheduler, t.gen, t.scaler)
 
 
 def train_trial(config: dict[str, Any]) -> None:
@@ -286,34 +358,11 @@ def train_trial(config: dict[str, Any]) -> None:
     with experiment_code(trial.experiment):
         data = cached_data(trial.experiment.ref, trial.data.model_dump_json(), trial.split_seed)
     where = placement(device)
+    training = build_training(trial, data, device)
+    start = resume(training, tune.get_checkpoint())
 
-    model, optimizer, scheduler, scaler, gen = build_training(trial, data, device)
+    def report(metrics: dict, checkpoint_dir: str | None) -> None:
+        checkpoint = tune.Checkpoint.from_directory(checkpoint_dir) if checkpoint_dir else None
+        tune.report({**metrics, **where}, checkpoint=checkpoint)
 
-    start = 0
-    if (checkpoint := tune.get_checkpoint()) is not None:
-        start = restore_checkpoint(checkpoint, model, optimizer, scheduler, gen, scaler)
-
-    objective, best = Objective(trial.metric, trial.mode), None
-    for epoch in range(start + 1, trial.train.epochs + 1):
-        with experiment_code(trial.experiment):
-            train_loss = train_epoch(model, data, optimizer, scheduler, trial, gen, device, scaler)
-            metrics = {"epoch": epoch, "train_loss": train_loss, **evaluate(model, data, trial, device)}
-        metrics = finite_metrics({**metrics, "lr": optimizer.param_groups[0]["lr"]}, trial)
-        metrics.update(where)
-        # Every `checkpoint_every` epochs (to resume), the last, and each new best of this trial: the sweep publishes
-        # the best epoch's weights, so they must exist whatever checkpoint_every says.
-        improved = "diverged" not in metrics and objective.better(metrics.get(trial.metric), best)
-        best = metrics[trial.metric] if improved else best
-        if (
-            epoch % trial.checkpoint_every
-            and epoch != trial.train.epochs
-            and "diverged" not in metrics
-            and not improved
-        ):
-            tune.report(metrics)
-            continue
-        with tempfile.TemporaryDirectory() as tmp:
-            save_checkpoint(tmp, model, optimizer, scheduler, epoch, gen, scaler)
-            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(tmp))
-        if "diverged" in metrics:
-            return
+    run_epochs(training, start, report)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import platform
 import sys
 import time
@@ -40,7 +39,7 @@ def record(name: str, spec: TableSpec, out_dir: Path = TABLES_DIR) -> Path:
     import torch
 
     from raytune_suite.config import load_config
-    from raytune_suite.trainable import Trial, build_training, evaluate, train_epoch
+    from raytune_suite.trainable import Trial, build_training, one_epoch
 
     torch.set_num_threads(1)
     cfg = load_config(REPO / "experiments" / f"{spec.experiment}.yaml", list(spec.overrides))
@@ -61,15 +60,14 @@ def record(name: str, spec: TableSpec, out_dir: Path = TABLES_DIR) -> Path:
         trial = Trial.from_config(trial_config(cfg, row, suite))
         if data is None:  # every row shares the data config (no table tunes a data parameter)
             data = trial.experiment.load_data(trial.data, cfg.tune.split_seed)
-        model, optimizer, scheduler, scaler, gen = build_training(trial, data, cpu)
+        t = build_training(trial, data, cpu)
         tic, trained = time.perf_counter(), 0
         for epoch in range(epochs):
-            train_epoch(model, data, optimizer, scheduler, trial, gen, cpu, scaler)
-            value = evaluate(model, data, trial, cpu)[cfg.tune.metric]
+            metrics = one_epoch(t, epoch + 1)  # the trainable's own epoch
             trained += 1
-            if not math.isfinite(value):
-                break  # the trainable stops a diverged trial (trainable.finite_metrics)
-            values[i, epoch] = value
+            if "diverged" in metrics:
+                break  # the trainable stops a diverged trial; the table keeps NaN from here
+            values[i, epoch] = metrics[cfg.tune.metric]
         seconds[i] = (time.perf_counter() - tic) / trained
         if (i + 1) % 10 == 0 or i + 1 == len(rows):
             print(f"{name}: {i + 1}/{len(rows)} configs, {time.monotonic() - started:.0f} s", flush=True)
