@@ -1,6 +1,7 @@
-"""`raytune-suite`: run | validate | submit | report | ui | new.
+"""`raytune-suite`: run | validate | submit | report | ui | new | sync.
 
-Exit codes: 0 success, 1 the run failed (some or all trials errored, the cluster went away), 2 bad input
+Exit codes: 0 success, 1 the run failed (any trial errored, the cluster went away, the tracking store did not answer
+by the end: `sync` writes what was kept), 2 bad input
 (one line on stderr naming the field and the fix), 130 stopped by Ctrl-C or SIGTERM.
 `kill -USR1 PID` prints every thread's stack to stderr (for a command that seems stuck).
 """
@@ -89,6 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="classification (an MLP on scikit-learn digits, the default) or regression (an MLP on "
                      "scikit-learn diabetes)")  # fmt: skip
     new.add_argument("--dir", default=".", help="folder to write into (created if missing; default: here)")
+
+    sync = sub.add_parser("sync", help="write the MLflow records a sweep kept while its tracking store was down")
+    sync.add_argument("sweep_dir", metavar="SWEEP_DIR", help="the sweep folder `run` printed")
+    sync.add_argument("--mlflow-uri", help="the store to write to (default: the one the sweep used)")
 
     ui = sub.add_parser("ui", help="start the MLflow UI on 127.0.0.1 and print the sweep's runs page")
     ui.add_argument("--port", type=int, default=5000, help="port on 127.0.0.1 (default 5000)")
@@ -310,12 +315,20 @@ def cmd_ui(args: argparse.Namespace) -> int:
         server.stop()
 
 
+def cmd_sync(args: argparse.Namespace) -> int:
+    from raytune_suite.sync import print_result, sync_sweep
+
+    print_result(sync_sweep(args.sweep_dir, args.mlflow_uri), args.sweep_dir)
+    return 0
+
+
 COMMANDS = {
     "run": cmd_run,
     "validate": cmd_validate,
     "submit": cmd_submit,
     "report": cmd_report,
     "ui": cmd_ui,
+    "sync": cmd_sync,
     "new": cmd_new,
 }
 

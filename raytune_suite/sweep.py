@@ -4,8 +4,13 @@ Exits, and what each leaves in the store:
 - completed: every run FINISHED (failed trials' runs FAILED; the parent FAILED only if every trial failed);
 - Ctrl-C / SIGTERM in any phase (start-up, fit, publishing): Ray Tune stops and saves its state, every open run is
   ended KILLED, exit 130 with the resume command; a stop that Tune has not honoured `STOP_GRACE_S` after SIGTERM
-  is forced, as a second Ctrl-C would;
-- any exception (unwritable storage, a store that fails, a bug): every open run FAILED, exit 1;
+  is forced, as a second Ctrl-C would, and `STOP_DEADLINE_S` after the first stop request the process ends
+  whatever it still waits on (what is queued for MLflow spooled first);
+- the tracking store stops answering: the trials go on, MLflow writes go to the sweep's spool (store_writer.py,
+  spool.py) and are written when it answers again; if it still does not at the end (after `END_WAIT_S`), every
+  trial has run, the report and model wait for `raytune-suite sync DIR`, and the exit is 1 with that command;
+- any exception (unwritable storage, a store that fails for a reason of its own, a bug): every open run FAILED,
+  exit 1;
 - SIGKILL: runs stay RUNNING, but the sweep folder (config and run map, written with the parent run while Ray
   starts) lets `--resume` continue on the same parent and child runs, with `Tuner.restore` when Ray saved its
   state, else as a new start on the same parent.
@@ -41,10 +46,16 @@ if TYPE_CHECKING:
 SWEEP_CONFIG = "sweep_config.yaml"
 # Seconds Tune gets to stop after a SIGTERM before the stop is forced: it then waits on trial actors that may never
 # answer (measured: 61 s while trials kept failing); a forced stop still resumes from Tune's last state snapshot.
-STOP_GRACE_S = 20.0
+STOP_GRACE_S = 10.0
 # Seconds `ray.init` gets to finish after a stop request before it is cut short: its own start-up timeouts are
-# longer than this only when it keeps retrying an address that does not answer.
-START_GRACE_S = 30.0
+# longer than this only when it keeps retrying an address that does not answer (a cold start took 3.5-7.6 s here).
+START_GRACE_S = 10.0
+# Seconds after the first stop request by which the process has ended, whatever it waits on (a store that does not
+# answer, a Ray shutdown that hangs): README promises 20 s, and the interpreter's own exit needs a moment.
+STOP_DEADLINE_S = 18.0
+# Seconds the end of a sweep waits for a tracking store that stopped answering to answer again before it exits
+# with its writes in the spool (a restarted `mlflow server` answers in ~10 s).
+END_WAIT_S = 30.0
 # Quiet, private defaults; a user's explicit environment wins.
 QUIET_ENV = {
     "RAY_USAGE_STATS_ENABLED": "0",
@@ -138,7 +149,9 @@ def run_sweep(
     any other exception ends every open run FAILED and propagates. The config and the run map are written before
     any trial starts, so even a driver killed outright leaves a folder that `--resume` continues on the same runs.
     """
-    for key, value in QUIET_ENV.items():
+    from raytune_suite.store_writer import HTTP_DEADLINES
+
+    for key, value in {**QUIET_ENV, **HTTP_DEADLINES}.items():
         os.environ.setdefault(key, value)
     started = time.monotonic()
     storage_path = storage_location(storage or cfg.run.storage)
@@ -161,6 +174,7 @@ def run_sweep(
     phases: dict[str, float] = {}  # seconds since the start: Ray up, first trial started, fit ended, published...
     ray_down: Future | None = None
     ray_was_up = ray.is_initialized()
+    _deadline.last_words = [lambda: tracker and tracker.client.abandon(), hint.say]
     with sigterm_as_sigint():
         try:
             say(f"sweep {sweep_name(sweep_dir)}: starting Ray and the MLflow parent run ({uri})")
@@ -173,6 +187,7 @@ def run_sweep(
                 tracker = opening.result()
             from mlflow.entities import RunStatus  # imported by now, on the tracker's thread
 
+            from raytune_suite import spool
             from raytune_suite.publish import publish
 
             phases["ray_up"] = time.monotonic() - started
@@ -188,11 +203,15 @@ def run_sweep(
             status = RunStatus.FINISHED if failed < trials else RunStatus.FAILED
             # Any run still open was never ended by Tune: KILLED.
             best = tracker.close_trials(RunStatus.KILLED, complete=True)
-            say("publishing: report artifacts on the parent run, the best trial's model on its run")
-            publish(tracker, cfg, sweep_dir, best, register_model)
+            if tracker.client.settle(END_WAIT_S):  # the store holds every record so far (or answers again)
+                say("publishing: report artifacts on the parent run, the best trial's model on its run")
+                publish(tracker, cfg, sweep_dir, best, register_model)
+            else:  # `sync` publishes once it has written the rest
+                tracker.client.set_tag(tracker.parent_run_id, spool.PUBLISH_PENDING, register_model or "")
             tracker.end_parent(status)
             phases["published"] = time.monotonic() - started
         except (KeyboardInterrupt, SystemExit):  # SystemExit: a trainable or library that calls sys.exit
+            _deadline.arm()
             end_runs(tracker, "KILLED")
             hint.say()
             raise KeyboardInterrupt from None
@@ -219,6 +238,12 @@ def run_sweep(
         raise RunFailure(f"all {failed} trials failed; first: {first}")
     if tracker.write_errors:
         raise RunFailure(f"{len(tracker.write_errors)} MLflow write(s) failed; first: {tracker.write_errors[0]}")
+    if tracker.client.down or tracker.client.spooled:
+        raise RunFailure(
+            f"the MLflow store {uri} did not answer: every trial ran, and {tracker.client.spooled} record(s) of the "
+            f"sweep are kept in {tracker.client.spool.folder}; write them (and the report) with: "
+            f"raytune-suite sync {sweep_dir}"
+        )
     return outcome
 
 
@@ -298,16 +323,21 @@ def sweep_name(sweep_dir: str) -> str:
 
 def open_tracker(cfg: ExperimentConfig, uri: str, sweep_dir: str, resume: bool):
     """The MLflow side of a sweep: a new parent run, its config and run map saved beside Ray's state; or, to
-    resume, the parent and child runs the sweep folder names."""
+    resume, the parent and child runs the sweep folder names, after what an earlier session spooled is written."""
     from raytune_suite import tracking
+    from raytune_suite.spool import Spool, spool_folder
     from raytune_suite.store import open_sweep_store
 
     track = {"track_config": cfg.tune.scheduler == "pbt"}
     objective = (cfg.tune.metric, cfg.tune.mode, cfg.max_steps())
+    spool = Spool(spool_folder(sweep_dir))
     if resume:
         client, _ = open_sweep_store(uri, None)
+        write_spooled(client.client, spool, sweep_dir)
+        client.spool_to(spool, sweep_dir)
         return tracking.MlflowTracker.attach(client, sweep_dir, *objective, **track)
     client, experiment_id = open_sweep_store(uri, cfg.mlflow.experiment_name or cfg.name)
+    client.spool_to(spool, sweep_dir)
     parent = tracking.start_parent_run(client, experiment_id, cfg, sweep_name(sweep_dir))
     tracker = tracking.MlflowTracker(client, experiment_id, parent, *objective, sweep_dir=sweep_dir, **track)
     try:  # resuming needs the config beside Ray's state
@@ -319,6 +349,27 @@ def open_tracker(cfg: ExperimentConfig, uri: str, sweep_dir: str, resume: bool):
             f"run.storage: cannot write {sweep_dir} ({exc.strerror or exc}); free space or fix the path"
         ) from None
     return tracker
+
+
+def write_spooled(client, spool, sweep_dir: str) -> None:
+    """Before a sweep resumes on its runs: write what an earlier session kept in the spool (its runs' last epochs
+    and ends), so the store's histories are complete when the tracker reads them."""
+    from raytune_suite.spool import replay
+
+    pending = len(spool)
+    if not pending:
+        return
+    say(f"writing {pending} MLflow record(s) an earlier session kept in {spool.folder}")
+    errors: list[str] = []
+    try:
+        replay(spool, client, on_error=errors.append)
+    except Exception as exc:
+        raise RunFailure(
+            f"the MLflow store {client.tracking_uri} does not answer ({type(exc).__name__}); the sweep's kept records "
+            f"stay in {spool.folder}; start the store, then resume (or: raytune-suite sync {sweep_dir})"
+        ) from None
+    for error in errors:
+        print(f"warning: a kept MLflow record was refused: {error}", file=sys.stderr)
 
 
 def fit_stages(cfg: ExperimentConfig, sweep_dir: str, tracker, trainable, resume: bool, grow_to: int | None):
@@ -386,12 +437,17 @@ def make_tuner(cfg: ExperimentConfig, sweep_dir: str, tracker, trainable, resume
 
 
 def end_runs(tracker, status: str) -> None:
-    """On the way out of a failed or interrupted sweep: end every open run; never mask the original exit."""
+    """On the way out of a failed or interrupted sweep: end every open run; never mask the original exit. A stop
+    waits at most `tracking.STOP_SETTLE_S` for the store: what it has not taken by then is spooled."""
     if tracker is None:
         return
     try:
         from mlflow.entities import RunStatus
 
+        from raytune_suite.tracking import STOP_SETTLE_S
+
+        if status == "KILLED":
+            tracker.settle_s = STOP_SETTLE_S
         tracker.finish(RunStatus.from_string(status))
     except BaseException as exc:
         print(f"warning: could not end every MLflow run: {type(exc).__name__}: {exc}", file=sys.stderr)
@@ -441,16 +497,54 @@ class ResumeHint:
 
     sweep_dir: str
     config_path: str | Path | None
+    said: bool = False
 
     def say(self) -> None:
+        if self.said:  # once: the stop deadline may say it too
+            return
+        self.said = True
         if RunMap.exists(self.sweep_dir):
             config = self.config_path or "EXPERIMENT.yaml"
             print(f"sweep state saved; continue it with: raytune-suite run {config} --resume {self.sweep_dir}",
                   file=sys.stderr)  # fmt: skip
+        from raytune_suite.spool import spool_of
+
+        spool = spool_of(self.sweep_dir)
+        if spool is not None and (pending := len(spool)):
+            print(f"{pending} MLflow record(s) kept in {spool.folder} (the store did not answer); the resume writes "
+                  f"them, or now: raytune-suite sync {self.sweep_dir}", file=sys.stderr)  # fmt: skip
 
 
 # -- signals ---------------------------------------------------------------------------------------------------
 _on_stop_request: list = []  # what to do when a SIGTERM asks the sweep to stop (arm the deadline of a running fit)
+
+
+class StopDeadline:
+    """The longest a stop may take: `STOP_DEADLINE_S` after it is armed (the first stop request) the process ends
+    with exit 130, whatever it still waits on, after its `last_words` (spool what is queued for MLflow, print the
+    resume command)."""
+
+    def __init__(self) -> None:
+        self.timer: threading.Timer | None = None
+        self.last_words: list = []
+
+    def arm(self, seconds: float = STOP_DEADLINE_S) -> None:
+        if self.timer is None:
+            self.timer = threading.Timer(seconds, self.fire)
+            self.timer.daemon = True
+            self.timer.start()
+
+    def fire(self) -> None:
+        print(f"stop: still busy {STOP_DEADLINE_S:.0f} s after the stop request; ending now", file=sys.stderr)
+        for words in self.last_words:
+            with contextlib.suppress(BaseException):
+                words()
+        sys.stderr.flush()
+        sys.stdout.flush()
+        os._exit(130)
+
+
+_deadline = StopDeadline()
 
 
 def as_sigint(signum, frame) -> None:
@@ -458,6 +552,7 @@ def as_sigint(signum, frame) -> None:
 
     Calling it directly, not re-raising SIGINT: a process started in the background inherits SIGINT ignored.
     """
+    _deadline.arm()
     for react in list(_on_stop_request):
         react()
     handler = signal.getsignal(signal.SIGINT)
@@ -500,6 +595,7 @@ def stops_held_until_ray_is_up(grace_s: float = START_GRACE_S):
     deadline.daemon = True
 
     def hold(signum, frame) -> None:
+        _deadline.arm()
         if requested.is_set():
             raise KeyboardInterrupt
         requested.set()

@@ -68,6 +68,10 @@ TAG_LIMIT = 5000
 # later step does. A child run a killed driver never wrote in the map is still found by `attach`, in the store, by
 # its parent tag.
 RUN_MAP_SPACING = 19
+# Seconds a stopped sweep waits for its queued writes before it spools the rest: a stop must end within 20 s
+# (sweep.STOP_DEADLINE_S), and a store that answers takes a sweep's last writes in well under a second. A sweep that
+# ends normally waits longer (store_writer.DRAIN_S): a slow store's backlog is no outage.
+STOP_SETTLE_S = 5.0
 
 
 def flatten(sections: dict[str, dict[str, Any]]) -> dict[str, str]:
@@ -214,6 +218,9 @@ class MlflowTracker(tune.Callback):
         self.parent_status: str | None = None  # set once the parent run is ended
         self._next_map_save = 0.0  # monotonic time before which a trial start leaves the run map to a later step
         self._map_unsaved = False  # trials started since the map was last written
+        self.settle_s = 60.0  # how long ending the runs waits for queued writes (STOP_SETTLE_S once stopping)
+        self._best_steps: set[int] = set()  # steps of the parent's best_<metric> already logged (record_best)
+        self._ids_known = 0  # how many spooled run ids the client had resolved when the records last adopted them
 
     @classmethod
     def attach(cls, client: MlflowClient, sweep_dir: str, metric: str, mode: str, max_epochs: int, **kw):
@@ -223,11 +230,13 @@ class MlflowTracker(tune.Callback):
         store never got (the driver died with async batches queued) are logged now, so histories stay contiguous.
         """
         run_map = RunMap.load(sweep_dir)
-        parent_id = run_map.parent_run_id
+        resolve = getattr(client, "resolve", str)  # a run created while the store was down: its spooled id
+        parent_id = resolve(run_map.parent_run_id)
         experiment_id = client.get_run(parent_id).info.experiment_id
         tracker = cls(client, experiment_id, parent_id, metric, mode, max_epochs, sweep_dir=str(sweep_dir), **kw)
+        tracker._best_steps = {m.step for m in client.get_metric_history(parent_id, f"best_{metric}")}
         # A driver killed between creating a child run and saving the map leaves a run only the store knows.
-        trial_runs = dict(run_map.trials)
+        trial_runs = {trial_id: resolve(run_id) for trial_id, run_id in run_map.trials.items()}
         for run in child_runs(client, experiment_id, parent_id):
             trial_runs.setdefault(run.data.tags.get("trial_id", run.info.run_name), run.info.run_id)
         for trial_id, run_id in trial_runs.items():
@@ -316,8 +325,24 @@ class MlflowTracker(tune.Callback):
         self._end_trial(trial, RunStatus.FAILED)
 
     def on_step_end(self, iteration: int, trials: list, **info) -> None:
+        self._adopt_store_ids()
         if self._map_unsaved:
             self.save_run_map(soon=True)
+
+    def _adopt_store_ids(self) -> None:
+        """Runs created while the store was down carry spooled ids; once it has created them (the spool replayed),
+        the records, the open runs and the run map take the store's ids."""
+        ids = getattr(self.client, "ids", None)
+        if not ids or len(ids) == self._ids_known:
+            return
+        self._ids_known = len(ids)
+        resolve = self.client.resolve
+        for record in self.records.values():
+            if record.run_id != (real := resolve(record.run_id)):
+                record.run_id = real
+                self._map_unsaved = True
+        self.open_runs = {resolve(run_id) for run_id in self.open_runs}
+        self.parent_run_id = resolve(self.parent_run_id)
 
     def on_experiment_end(self, trials: list, **info) -> None:
         if self._map_unsaved:
@@ -405,6 +430,7 @@ class MlflowTracker(tune.Callback):
         for trial_id in [t for t in self.records if t not in known]:
             record = self.records.pop(trial_id)
             self.client.set_tag(record.run_id, "orphaned", "trial lost with the driver; re-proposed under a new id")
+            self.client.set_tag(record.run_id, "status", "KILLED")
             self.client.set_terminated(record.run_id, "KILLED")
             self.client.delete_run(record.run_id)
             self.open_runs.discard(record.run_id)
@@ -430,16 +456,22 @@ class MlflowTracker(tune.Callback):
         if best is None:
             return None
         trial_id, record = best
-        if self.resumes:  # a resumed sweep's best may differ from the interrupted one's
+        if self.resumes:  # a resumed sweep's best may differ from the interrupted one's (a tag already gone is fine)
             for other in self.records.values():
-                if other is not record and "best_trial" in self.client.get_run(other.run_id).data.tags:
+                if other is not record:
                     self.client.delete_tag(other.run_id, "best_trial")
         self.client.set_tag(record.run_id, "best_trial", "true")
         params = [Param(f"{self.best_params}.{k}", v) for k, v in flatten(record.best_config).items()]
         params = params if complete else []
+        # Step: the trial-epochs trained so far, which only grow, across resumes too; the best's own epoch would
+        # repeat (an interrupted sweep's best at epoch 6, the resumed sweep's another trial's epoch 6).
+        step = sum(r.epochs for r in self.records.values())
+        metrics = [Metric(f"best_{self.metric}", record.best, int(time.time() * 1000), step)]
+        metrics = [] if step in self._best_steps else metrics
+        self._best_steps.add(step)
         self.client.log_batch(
             self.parent_run_id,
-            metrics=[Metric(f"best_{self.metric}", record.best, int(time.time() * 1000), record.best_epoch)],
+            metrics=metrics,
             params=params,
             tags=[
                 RunTag("best_trial", trial_id),
@@ -490,10 +522,12 @@ class MlflowTracker(tune.Callback):
         """Wait for the queued writes; where any failed, end `run_ids` again without the queue."""
         try:
             if hasattr(self.client, "drain"):  # a QueuedClient
-                self.client.drain()
+                self.client.drain(timeout=self.settle_s)
             return
         except Exception as exc:
             self.write_errors.append(str(exc))
+        if getattr(self.client, "down", False):  # the ends are in the spool; a direct write would only wait
+            return
         direct = getattr(self.client, "client", self.client)
         for run_id in run_ids:
             try:
@@ -523,11 +557,12 @@ class MlflowTracker(tune.Callback):
         if soon and started < self._next_map_save:
             self._map_unsaved = True
             return
+        resolve = getattr(self.client, "resolve", str)
         RunMap(
-            parent_run_id=self.parent_run_id,
+            parent_run_id=resolve(self.parent_run_id),
             tracking_uri=self.client.tracking_uri,
             resumes=self.resumes,
-            trials={t: r.run_id for t, r in self.records.items()},
+            trials={t: resolve(r.run_id) for t, r in self.records.items()},
             configs={t: r.config for t, r in self.records.items()},
         ).save(self.sweep_dir)
         finished = time.monotonic()

@@ -1,9 +1,12 @@
 """The `raytune-suite` command as a child process whose output tests watch while it runs."""
 
+import signal
 import subprocess
 import sys
 import threading
 import time
+
+import pytest
 
 CLI = [sys.executable, "-m", "raytune_suite.cli"]
 
@@ -29,3 +32,13 @@ def wait_for_lines(proc: subprocess.Popen, lines: list[str], text: str, count: i
             return
         time.sleep(0.2)
     raise AssertionError(f"no {count} lines with {text!r} (exit code {proc.poll()}): {''.join(lines[-20:])}")
+
+
+def wait_or_dump_stacks(driver: subprocess.Popen, lines: list[str], timeout: float) -> int:
+    """The driver's exit code; if it is still running after `timeout`, fail with every thread's stack."""
+    try:
+        return driver.wait(timeout)
+    except subprocess.TimeoutExpired:
+        driver.send_signal(signal.SIGUSR1)  # the CLI's faulthandler prints each thread's stack
+        time.sleep(3)
+        pytest.fail(f"still running after {timeout:.0f} s; its output and stacks:\n{''.join(lines)[-8000:]}")

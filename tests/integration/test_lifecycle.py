@@ -7,13 +7,12 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 
 import pytest
 from mlflow import MlflowClient
 
 from tests.conftest import EXPERIMENTS
-from tests.integration.cli_process import CLI, start_cli, wait_for_lines
+from tests.integration.cli_process import CLI, start_cli, wait_for_lines, wait_or_dump_stacks
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -27,16 +26,6 @@ def env():
     path = tempfile.mkdtemp(prefix="rts-life-")
     yield {**os.environ, "RAY_TMPDIR": path, "PYTHONUNBUFFERED": "1"}
     shutil.rmtree(path, ignore_errors=True)
-
-
-def wait_or_dump_stacks(driver: subprocess.Popen, lines: list[str], timeout: float) -> int:
-    """The driver's exit code; if it is still running after `timeout`, fail with every thread's stack."""
-    try:
-        return driver.wait(timeout)
-    except subprocess.TimeoutExpired:
-        driver.send_signal(signal.SIGUSR1)  # the CLI's faulthandler prints each thread's stack
-        time.sleep(3)
-        pytest.fail(f"still running {timeout:.0f} s after SIGTERM; its output and stacks:\n{''.join(lines)[-8000:]}")
 
 
 def runs_in(store: str) -> list:
