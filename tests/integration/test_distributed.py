@@ -28,20 +28,9 @@ def test_two_ddp_trials_of_two_cpu_workers_run_in_sequence_and_report_every_epoc
 ):
     import ray
 
-    uri, client, storage = store
-    ray_tmp = tempfile.mkdtemp(prefix="rts-ray-ddp-")  # short: Ray's socket paths must fit in 107 bytes
-    monkeypatch.setenv("RAY_TMPDIR", ray_tmp)
-    cfg = load_config(
-        mnist_yaml,
-        ["data.dataset=digits", "data.subset=600", "train.epochs=2", "tune.search=random", "tune.scheduler=fifo",
-         "tune.num_samples=2", "tune.workers_per_trial=2", "tune.resources={cpu: 1, gpu: 0}"],
-    )  # fmt: skip
+    _, client, _ = store
     assert not ray.is_initialized()
-    try:
-        result = run_sweep(cfg, tracking_uri=uri, storage=storage, num_cpus=3)
-    finally:
-        shutil.rmtree(ray_tmp, ignore_errors=True)
-
+    result = ddp_sweep(mnist_yaml, store, tmp_path, monkeypatch, "train.epochs=2", "tune.num_samples=2")
     _, children = runs_of(client, result.experiment_id)
     assert result.failed == 0 and len(children) == 2
     assert all(c.info.status == "FINISHED" and c.data.tags["epochs_trained"] == "2" for c in children)
