@@ -18,7 +18,6 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
-from types import SimpleNamespace
 
 from raytune_suite.concurrency import ClusterView, Concurrency, plan_concurrency
 from raytune_suite.config import ExperimentConfig
@@ -114,15 +113,13 @@ def _epochs_without_stops(cfg: ExperimentConfig, trials: int) -> tuple[float, fl
 
 
 def asha_plan(cfg: ExperimentConfig, trials: int) -> Plan:
-    """ASHA's rungs from the scheduler the sweep builds, the trials reaching each, the expected trial-epochs."""
-    from raytune_suite.schedulers import asha
+    """ASHA's rungs as the sweep's scheduler computes them, the trials reaching each, the expected trial-epochs."""
+    from raytune_suite.schedulers import asha_rungs
 
-    scheduler = asha(cfg)
-    (bracket,) = scheduler._brackets  # one bracket: the sweep builds ASHA with Ray's default brackets=1
-    milestones = tuple(sorted(m for m, _ in bracket._rungs))
     rf, max_t = cfg.tune.asha.reduction_factor, cfg.train.epochs
+    milestones = tuple(asha_rungs(min(cfg.tune.asha.grace_period, max_t), rf, max_t))
     rungs = tuple(
-        Rung(milestone, epoch, trials / rf**k) for k, (milestone, epoch) in enumerate(decisions(bracket, max_t))
+        Rung(milestone, epoch, trials / rf**k) for k, (milestone, epoch) in enumerate(decisions(milestones, max_t))
     )
     finishing = trials / rf ** len(rungs)
     expected, before = 0.0, 0
@@ -134,19 +131,18 @@ def asha_plan(cfg: ExperimentConfig, trials: int) -> Plan:
     return Plan(trials, "asha", "epoch", max_t, trials * max_t, expected, milestones, rungs, finishing, note)
 
 
-def decisions(bracket, max_t: int) -> list[tuple[float, int]]:
-    """(milestone, epoch) where Ray's bracket compares a trial, in order: one trial's results fed to the bracket.
-
-    At max_t the scheduler stops a trial without asking its bracket, so a milestone at max_t decides nothing.
-    With a fractional reduction factor a milestone is decided at the first epoch past it, and Ray decides at most
-    one rung per result.
-    """
-    trial = SimpleNamespace(trial_id="plan")
-    out = []
+def decisions(milestones: tuple[float, ...], max_t: int) -> list[tuple[float, int]]:
+    """(milestone, epoch) where ASHA compares a trial, in order, by its bracket's rule (`_Bracket.on_result` in
+    `ray.tune.schedulers.async_hyperband`): at each epoch the largest milestone reached and not yet recorded is
+    recorded, at most one per result. So a fractional milestone is decided at the first epoch past it; and at max_t
+    the scheduler stops a trial without asking its bracket, so a milestone at max_t decides nothing.
+    (`tests/unit/test_plan.py` drives Ray's own bracket to check this rule.)"""
+    recorded, out = set(), []
     for epoch in range(1, max_t):
-        before = {m for m, recorded in bracket._rungs if trial.trial_id in recorded}
-        bracket.on_result(trial, epoch, 0.0)
-        out += [(m, epoch) for m, recorded in bracket._rungs if trial.trial_id in recorded and m not in before]
+        reached = [m for m in milestones if m <= epoch and m not in recorded]
+        if reached:
+            recorded.add(max(reached))
+            out.append((max(reached), epoch))
     return out
 
 

@@ -50,6 +50,20 @@ def test_asha_rungs_equal_rays_own_milestones(grace, rf, max_t):
     assert list(budget.milestones) == pytest.approx(COMBOS[grace, rf, max_t])
 
 
+@pytest.mark.parametrize(("grace", "rf", "max_t"), list(COMBOS))
+def test_the_epochs_rungs_are_decided_at_follow_rays_own_bracket(grace, rf, max_t):
+    """plan.decisions restates the rule of Ray's private `_Bracket.on_result`: if Ray changes it, this fails."""
+    from types import SimpleNamespace
+
+    (bracket,) = ASHAScheduler(max_t=max_t, grace_period=grace, reduction_factor=rf)._brackets
+    trial, rays = SimpleNamespace(trial_id="t"), []
+    for epoch in range(1, max_t):
+        before = {m for m, recorded in bracket._rungs if "t" in recorded}
+        bracket.on_result(trial, epoch, 0.0)
+        rays += [(m, epoch) for m, recorded in bracket._rungs if "t" in recorded and m not in before]
+    assert plan.decisions(tuple(sorted(m for m, _ in bracket._rungs)), max_t) == rays
+
+
 def test_a_milestone_at_max_t_decides_nothing_and_a_fractional_one_is_decided_at_the_next_epoch():
     at_max_t = plan.budget(asha_config(1, 3, 9, trials=27))
     assert [r.epoch for r in at_max_t.rungs] == [1, 3]  # at epoch 9 the scheduler stops every trial anyway
