@@ -6,8 +6,8 @@ worker and a 64-trial sweep ran serially. `plan_concurrency` counts the autoscal
 `max_workers` × resources of each type that may still be added, plus the nodes up now, capped at the sweep's trials.
 
 Where the node types come from (`read_cluster`, first that answers):
-1. the cluster config in the GCS (`ray._private.state.state.get_cluster_config()`, what Ray Train and Ray Data read),
-   published by autoscalers that report it;
+1. the cluster config in the GCS (what Ray Train and Ray Data read; `ray_compat.gcs_cluster_config`), published by
+   autoscalers that report it;
 2. the autoscaler's own config file, when the driver runs on the head node (as `submit` runs it): the monitor's PID
    is in the autoscaler status the head keeps in the GCS, and its command line names `--autoscaling-config`
    (Ray 2.60's own autoscaler publishes nothing else about its node types; measured on the fake multi-node cluster);
@@ -19,7 +19,6 @@ The arithmetic (`plan_concurrency`) takes a `ClusterView` as plain data, so it i
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import time
@@ -173,11 +172,11 @@ def read_cluster() -> ClusterView:
         return ClusterView(now, from_gcs, True, "the GCS cluster config")
     if not report:
         return ClusterView(now)
-    from ray.autoscaler._private.util import format_readonly_node_type
+    from raytune_suite.ray_compat import readonly_node_type_prefix
 
     # A cluster started without an autoscaling config gets a read-only "autoscaler" that only mirrors its nodes,
     # each as its own type named by Ray's readonly prefix: nothing can be added there.
-    readonly = format_readonly_node_type("")
+    readonly = readonly_node_type_prefix()
     if running and all(name.startswith(readonly) for name in running):
         return ClusterView(now)
     from_file = _node_types_from_monitor(status.get("monitor_pid"), running)
@@ -205,23 +204,15 @@ def first_autoscaler_report(read_status, wait_s: float = REPORT_WAIT_S, poll_s: 
 
 
 def _autoscaler_status() -> dict | None:
-    from ray._private import ray_constants
-    from ray.experimental.internal_kv import _internal_kv_get
+    from raytune_suite.ray_compat import autoscaler_status
 
-    try:
-        raw = _internal_kv_get(ray_constants.DEBUG_AUTOSCALING_STATUS)
-        return json.loads(raw) if raw else None
-    except Exception:  # an old head or a Ray Client connection without KV access: treat as "cannot tell"
-        return None
+    return autoscaler_status()
 
 
 def _node_types_from_gcs(running: dict[str, int]) -> tuple[NodeType, ...]:
-    try:
-        import ray._private.state
+    from raytune_suite.ray_compat import gcs_cluster_config
 
-        config = ray._private.state.state.get_cluster_config()
-    except Exception:
-        return ()
+    config = gcs_cluster_config()
     if not config:
         return ()
     return tuple(

@@ -169,6 +169,9 @@ def run_sweep(
         sweep_dir = files.join(storage_path, name)
     import ray
 
+    from raytune_suite import ray_compat
+
+    ray_compat.apply()  # the suite's workarounds of Ray 2.60, for new, resumed and grown sweeps alike
     hint = ResumeHint(sweep_dir, config_path)
     tracker = None
     phases: dict[str, float] = {}  # seconds since the start: Ray up, first trial started, fit ended, published...

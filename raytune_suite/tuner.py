@@ -6,24 +6,18 @@ not hidden: `build_tuner` returns the `Tuner` and callers may inspect or extend 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import Any
 
 from ray import tune
 
-from raytune_suite.actor_reuse import keep_started_actors
 from raytune_suite.concurrency import plan_concurrency
 from raytune_suite.config import ExperimentConfig
-from raytune_suite.errors import ConfigError, UserCodeError
+from raytune_suite.errors import ConfigError
 from raytune_suite.schedulers import SCHEDULERS
 from raytune_suite.searchers import SEARCHERS
 from raytune_suite.space import build_param_space, grid_size
 from raytune_suite.trainable import train_trial
-
-# Actor reuse as Ray 2.60 does it stops a trial's booting process whenever a warm one frees up, so a sweep that lost
-# a worker stays at one trial at a time (actor_reuse.py). Applied on import so resumed sweeps (Tuner.restore) get it.
-keep_started_actors()
 
 
 def param_space(cfg: ExperimentConfig) -> dict[str, Any]:
@@ -56,42 +50,6 @@ def trial_resources(cfg: ExperimentConfig) -> dict[str, float]:
 
         return {"cpu": OUTER_CPU, "gpu": 0}
     return {"cpu": cfg.tune.resources.cpu, "gpu": cfg.tune.resources.gpu}
-
-
-def retry_only_infrastructure_failures() -> None:
-    """Ray Tune retries every failed trial up to `max_failures`. A trial whose experiment code raised (the
-    trainable's `UserCodeError`) would fail the same way again, after minutes and tracebacks, so it is final;
-    lost workers and nodes (and anything else) are still retried. Ray has no setting for this: its
-    `Trial.should_recover` is wrapped once per process to ask first whether the trial's last error was ours."""
-    from ray.tune.experiment import Trial
-
-    if getattr(Trial.should_recover, "_rts_wrapped", False):
-        return
-    original = Trial.should_recover
-
-    def should_recover(self) -> bool:
-        return original(self) and not last_error_is_user_code(self)
-
-    should_recover._rts_wrapped = True
-    Trial.should_recover = should_recover
-
-
-def last_error_is_user_code(trial) -> bool:
-    """The error Ray pickled for this trial's last failure (just now, on the driver) is a `UserCodeError`."""
-    import cloudpickle
-
-    path = trial.pickled_error_file
-    if not path or not os.path.isfile(path):
-        return False
-    try:
-        with open(path, "rb") as handle:
-            error = cloudpickle.load(handle)
-    except Exception:
-        return False
-    return isinstance(getattr(error, "cause", None), UserCodeError)
-
-
-retry_only_infrastructure_failures()
 
 
 def trainable_for(cfg: ExperimentConfig, trainable: Callable[[dict], None] | None = None):
@@ -171,7 +129,7 @@ def build_tuner(
             num_samples=cfg.tune.num_samples,
             trial_dirname_creator=short_trial_dirname,
             # A new process per trial costs ~3 s (importing torch alone is 1.6 s); reuse keeps the data cached too.
-            # Safe after a lost worker only with keep_started_actors() (applied on import above).
+            # Safe after a lost worker only with ray_compat.keep_started_actors() (run_sweep applies it).
             reuse_actors=True,
         ),
         run_config=tune.RunConfig(
@@ -191,8 +149,9 @@ def restore_tuner(cfg: ExperimentConfig, sweep_dir, *, callbacks: list, trainabl
     Ray pickles the RunConfig (callbacks included) into tuner.pkl at the start of a sweep; the restored copies
     would be stale objects this driver cannot see, so they are replaced by the live ones.
     """
+    from raytune_suite.ray_compat import set_restored_callbacks
+
     tuner = tune.Tuner.restore(str(sweep_dir), trainable=trainable_for(cfg, trainable), resume_errored=True)
-    if tuner._local_tuner is None:  # Ray Client (ray://) keeps the tuner on the cluster, out of reach
+    if not set_restored_callbacks(tuner, callbacks):
         raise ConfigError("--resume: run the driver on the cluster (--address auto or ray job submit), not via ray://")
-    tuner._local_tuner.get_run_config().callbacks = list(callbacks)
     return tuner

@@ -1,11 +1,11 @@
-"""The one decision actor_reuse.py changes in Ray Tune's controller (the sweep-level effect is measured in
-tests/integration/test_worker_loss.py)."""
+"""The one decision ray_compat.keep_started_actors changes in Ray Tune's controller (the sweep-level effect is
+measured in tests/integration/test_worker_loss.py)."""
 
 from types import SimpleNamespace
 
 from ray.tune.execution.tune_controller import TuneController
 
-from raytune_suite.actor_reuse import keep_started_actors
+from raytune_suite.ray_compat import keep_started_actors
 
 
 def controller(started: bool, resetting: bool = False):
