@@ -223,10 +223,13 @@ def run_sweep(
             hint.say()
             raise
         finally:
-            if ray_down is not None:
-                ray_down.result()
-            elif not ray_was_up:  # also after a ray.init cut short: shutdown() kills whatever it had started
-                ray.shutdown()
+            try:
+                if ray_down is not None:
+                    ray_down.result()
+                elif not ray_was_up:  # also after a ray.init cut short: shutdown() kills whatever it had started
+                    ray.shutdown()
+            finally:
+                _deadline.disarm()
             phases["ray_down"] = time.monotonic() - started
     outcome = SweepResult(
         name=sweep_name(sweep_dir), tracking_uri=uri, experiment_id=tracker.experiment_id,
@@ -536,6 +539,13 @@ class StopDeadline:
             self.timer = threading.Timer(seconds, self.fire)
             self.timer.daemon = True
             self.timer.start()
+
+    def disarm(self) -> None:
+        """The stop is over (`run_sweep` returned or raised): a program that called it lives on (a notebook, the
+        tests); the CLI's own `exit_within` bounds the rest of its exit."""
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
 
     def fire(self) -> None:
         print(f"stop: still busy {STOP_DEADLINE_S:.0f} s after the stop request; ending now", file=sys.stderr)
