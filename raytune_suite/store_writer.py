@@ -49,10 +49,11 @@ SYNCHRONOUS = {
 }  # fmt: skip
 READS = SYNCHRONOUS - {"create_run", "create_experiment", *UPLOADS}
 # MLflow's HTTP client by default retries 7 times with back-off factor 2 and waits 120 s per attempt: minutes per
-# call against a dead server. These bound one call to ~2 s against a refused port and ~32 s against one that never
-# answers (3 attempts of 10 s, 2 s of back-off). Set with `os.environ.setdefault`: a user's own settings win.
+# call against a dead server. These bound one call to ~2 s against a refused port and ~92 s against one that never
+# answers (3 attempts of 30 s, 2 s of back-off; 30 s leaves a server time to store a large model it was sent).
+# Callers never wait that long (their own deadlines below). Set with `os.environ.setdefault`: a user's settings win.
 HTTP_DEADLINES = {
-    "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
     "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0",

@@ -26,6 +26,7 @@ import sys
 import threading
 import time
 from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -56,6 +57,8 @@ STOP_DEADLINE_S = 18.0
 # Seconds the end of a sweep waits for a tracking store that stopped answering to answer again before it exits
 # with its writes in the spool (a restarted `mlflow server` answers in ~10 s).
 END_WAIT_S = 30.0
+# Seconds `ray.shutdown()` gets (1-2 s measured); past them the watcher (reaper.py) ends Ray's processes at exit.
+RAY_DOWN_S = 30.0
 # Quiet, private defaults; a user's explicit environment wins.
 QUIET_ENV = {
     "RAY_USAGE_STATS_ENABLED": "0",
@@ -113,6 +116,9 @@ def connect_ray(
     if address:
         ray.init(address=address, log_to_driver=True)
         return
+    from raytune_suite.reaper import follow
+
+    follow()  # the local instance's processes end with this driver, even one killed outright
     # "local" ignores a stale ray_current_cluster file that would make a plain init() join a dead cluster.
     ray.init(
         address="local", num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=dashboard,
@@ -224,10 +230,13 @@ def run_sweep(
             raise
         finally:
             try:
+                if ray_down is None and not ray_was_up:  # also after a ray.init cut short: it kills what it started
+                    ray_down = in_background(ray.shutdown)
                 if ray_down is not None:
-                    ray_down.result()
-                elif not ray_was_up:  # also after a ray.init cut short: shutdown() kills whatever it had started
-                    ray.shutdown()
+                    ray_down.result(timeout=RAY_DOWN_S)
+            except FutureTimeout:
+                print(f"warning: Ray did not shut down within {RAY_DOWN_S:.0f} s; its processes end with this "
+                      "command", file=sys.stderr)  # fmt: skip
             finally:
                 _deadline.disarm()
             phases["ray_down"] = time.monotonic() - started

@@ -7,11 +7,13 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 
 import pytest
 from mlflow import MlflowClient
 
-from tests.conftest import EXPERIMENTS
+from raytune_suite import reaper
+from tests.conftest import EXPERIMENTS, REPO
 from tests.integration.cli_process import CLI, start_cli, wait_for_lines, wait_or_dump_stacks
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -127,3 +129,25 @@ def test_four_sweeps_started_at_once_on_a_new_store_all_complete(tmp_path, env):
     children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
     assert sorted(r.info.run_name for r in parents) == ["s0", "s1", "s2", "s3"]
     assert len(children) == 8 and all(r.info.status == "FINISHED" for r in runs)
+
+
+def test_no_process_of_a_driver_killed_outright_outlives_it(tmp_path, env):
+    # Measured before reaper.py: Ray's dashboard and runtime-env agents were still alive 60 s after the SIGKILL.
+    paced = ["--set", f"experiment={REPO / 'tests' / 'fixtures' / 'paced_experiment.py'}", "--set", "model.pace_s=0.5",
+             "--set", "train.epochs=60"]  # fmt: skip
+    driver, lines = start_cli(["run", CONFIG, *TINY, *paced, "--set", "run.name=killed"], cwd=tmp_path, env=env)
+    try:
+        wait_for_lines(driver, lines, "start ", 2, timeout=240)
+        time.sleep(reaper.SNAPSHOT_S + 1)  # trials are training
+        started = reaper.descendants(driver.pid)
+        assert len(started) >= 5, started  # GCS, raylet, agents, trial workers, the watcher
+    finally:
+        driver.kill()
+        driver.wait()
+    deadline = time.monotonic() + 15
+    while reaper.alive(started) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    left = reaper.alive(started)
+    for pid in left:  # what this test started, so that a failure leaves nothing behind
+        os.kill(pid, signal.SIGKILL)
+    assert not left, f"{len(left)} of the driver's {len(started)} processes alive 15 s after its SIGKILL"
