@@ -359,8 +359,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def _stop(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def entry() -> None:
     """The console script: `main`, stacks on SIGUSR1 and on a crash, and an exit that cannot hang after a stop."""
+    # A SIGTERM before a command installs its own handling (while it imports and checks its input: seconds) is a
+    # stop like any other (exit 130), not the default death (143, nothing said).
+    signal.signal(signal.SIGTERM, _stop)
     faulthandler.enable(all_threads=True)  # a crash (SIGSEGV, SIGABRT...) prints every thread's Python stack
     if hasattr(signal, "SIGUSR1"):
         faulthandler.register(signal.SIGUSR1, all_threads=True)

@@ -38,9 +38,11 @@ EXCLUDES = (".venv", "venv", ".git", ".gitignore", "ray_results", "mlruns", "mla
 DEFAULT_CLUSTER_STORAGE = "~/ray_results"
 TERMINAL = {"SUCCEEDED", "FAILED", "STOPPED"}
 # Right after `ray start --head` the dashboard refuses connections for a moment, then its Jobs API answers
-# `500: No available agent to submit job` until the head's job agent registers. Bounded, so a wrong address fails too.
+# `500: No available agent to submit job` until the head's job agent registers. Bounded, so a wrong address fails too:
+# AGENT_WAIT_S while nothing answers; once the head answers (a 5xx: it is up, its agent not yet), up to
+# HEAD_UP_WAIT_S, as a healthy head on a loaded machine missed the 60 s window.
 AGENT_WAIT_S = 60.0
-PROGRESS_EVERY_S = 10.0
+HEAD_UP_WAIT_S = 300.0
 
 
 def cluster_storage(configured: str) -> str:
@@ -104,7 +106,9 @@ def job_client(address: str, *, wait_s: float = AGENT_WAIT_S, say: Callable[[str
 
     headers = auth_headers()
     try:
-        return until_ready(lambda: JobSubmissionClient(address, headers=headers), address, wait_s, say, every_s)
+        return until_ready(
+            lambda: JobSubmissionClient(address, headers=headers), address, wait_s, say, every_s, HEAD_UP_WAIT_S
+        )
     except AuthenticationError as err:
         problem = str(err).split(": ", 1)[-1].splitlines()[0]
         hint = "a valid token" if headers else "a token"
@@ -123,16 +127,27 @@ def still_starting(err: BaseException) -> bool:
     return isinstance(err, RuntimeError) and "Request failed with status code 5" in str(err)
 
 
-def until_ready(call: Callable[[], Any], address: str, wait_s: float, say: Callable[[str], None], every_s: float = 2.0):
-    """`call()`, retried every `every_s` while the cluster is still starting, for at most `wait_s`; then one line."""
+def until_ready(
+    call: Callable[[], Any],
+    address: str,
+    wait_s: float,
+    say: Callable[[str], None],
+    every_s: float = 2.0,
+    head_up_wait_s: float | None = None,
+):
+    """`call()`, retried every `every_s` while the cluster is still starting, for at most `wait_s`, or
+    `head_up_wait_s` once the head answers (a 5xx); then one line. Waiting says so in one line, which a terminal
+    sees updated in place."""
     started = time.monotonic()
-    said = -PROGRESS_EVERY_S
+    said = False
     while True:
         try:
             return call()
         except (ConnectionError, RuntimeError) as err:
             if not still_starting(err):
                 raise
+            if head_up_wait_s is not None and not isinstance(err, ConnectionError):  # the head answered
+                wait_s = max(wait_s, head_up_wait_s)
             waited = time.monotonic() - started
             reason = str(err).splitlines()[0].rstrip(".")
             if waited + every_s > wait_s:
@@ -140,9 +155,13 @@ def until_ready(call: Callable[[], Any], address: str, wait_s: float, say: Calla
                     f"--address {address}: the cluster's job agent was not ready after {waited:.0f}s ({reason}); "
                     "check that the head is running and the address is its dashboard port (8265 by default)"
                 ) from None
-            if waited - said >= PROGRESS_EVERY_S:  # one line at once, then one every PROGRESS_EVERY_S
-                say(f"waiting for the cluster's job agent ({waited:.0f} s of at most {wait_s:.0f}: {reason})")
-                said = waited
+            line = f"waiting for the cluster's job agent ({waited:.0f} s of at most {wait_s:.0f}: {reason})"
+            if not said:
+                say(line)
+                said = True
+            elif say is print and sys.stdout.isatty():
+                sys.stdout.write(f"\x1b[1A\r\x1b[2K{line}\n")  # the same line, rewritten
+                sys.stdout.flush()
             time.sleep(every_s)
 
 
@@ -170,7 +189,7 @@ def submit(
         submitted = time.monotonic()
         job_id = until_ready(
             lambda: client.submit_job(entrypoint=entrypoint(), runtime_env=runtime_env, metadata={"sweep": cfg.name}),
-            address, AGENT_WAIT_S, say,
+            address, AGENT_WAIT_S, say, head_up_wait_s=HEAD_UP_WAIT_S,
         )  # fmt: skip
     say(f"submitted job {job_id} to {address} (MLflow: {tracking_uri})")
     # Ray's own CLI sends the token only in token mode (RAY_AUTH_TOKEN_PATH / RAY_AUTH_TOKEN as for submit).

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from raytune_suite.errors import ConfigError
 from raytune_suite.runmap import RunMap
-from raytune_suite.store import default_tracking_uri, is_local_uri
+from raytune_suite.store import check_local_store, default_tracking_uri, is_local_uri
 
 if TYPE_CHECKING:
     from raytune_suite.config import ExperimentConfig
@@ -284,6 +284,7 @@ def check_mlflow_server_answers(p: Preflight) -> None:
     if p.arg("resume") is not None and not p.arg("mlflow_uri"):
         return
     uri, field = tracking_uri(p)
+    check_local_store(uri, field)  # a SQLite file that is a folder, an mlartifacts that is a file (store.py)
     server_answers(uri, field)
 
 

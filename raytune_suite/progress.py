@@ -61,6 +61,8 @@ class ProgressPrinter(tune.Callback):
         self.changed = False  # a trial started or ended since the last summary
         self.best: float | None = None
         self.best_trial = ""
+        self.bests: dict[str, float] = {}  # each trial's best value; a trial that diverged is dropped for good
+        self.diverged: set[str] = set()
         self.announced: float | None = None  # the best value a "new best" line last showed
 
     def _say(self, text: str) -> None:
@@ -96,9 +98,19 @@ class ProgressPrinter(tune.Callback):
             self._say(f"start  {trial.trial_id}  ({self.done}/{self.total} done)")
 
     def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
-        value = result.get(self.metric)
-        if not result.get("diverged") and self.objective.better(value, self.best):
-            self.best, self.best_trial = float(value), trial.trial_id
+        """Track the best value; a trial that diverges never shows as best, not even with its earlier finite
+        values (as the tracker and the summary leave it out)."""
+        tid, value = trial.trial_id, result.get(self.metric)
+        if result.get("diverged"):
+            self.diverged.add(tid)
+            if self.bests.pop(tid, None) is not None and tid == self.best_trial:
+                self.best_trial, self.best = self.objective.best_item(self.bests.items()) or ("", None)
+            return
+        if tid in self.diverged or not self.objective.better(value, self.bests.get(tid)):
+            return
+        self.bests[tid] = float(value)
+        if self.objective.better(value, self.best):
+            self.best, self.best_trial = float(value), tid
 
     def _announce_best(self) -> None:
         """A many-trial sweep's line for a better best, once the trial that set it ended (not at every epoch)."""

@@ -224,7 +224,7 @@ def apply_write(client, write: Write, ids: dict[str, str], replaying: bool) -> A
     try:
         return getattr(client, write.call)(*args, **kwargs)
     except Exception as exc:
-        if _already_done(write.call, exc, replaying):
+        if already_done(write.call, exc, replaying):
             return None
         raise
 
@@ -238,7 +238,8 @@ def _created_before(client, experiment_id: str, key: str):
     return found[0] if found else None
 
 
-def _already_done(call: str, exc: Exception, replaying: bool) -> bool:
+def already_done(call: str, exc: Exception, replaying: bool = False) -> bool:
+    """The failed write asked for what is so already (see the module's docstring)."""
     code = getattr(exc, "error_code", "")
     if call == "delete_tag" and code == "RESOURCE_DOES_NOT_EXIST":  # the tag is gone: what was asked
         return True

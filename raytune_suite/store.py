@@ -19,6 +19,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from raytune_suite.errors import ConfigError
+
 if TYPE_CHECKING:  # MLflow is imported where a store is opened: the preflight reads this module's names first
     from mlflow import MlflowClient
 
@@ -43,6 +45,26 @@ def sqlite_path(uri: str) -> Path | None:
     if not uri.startswith("sqlite:///"):
         return None
     return Path(uri.removeprefix("sqlite:///"))
+
+
+def check_local_store(uri: str, field: str) -> None:
+    """A SQLite store's database is a regular file (or not there yet) and `mlartifacts` beside it, where a new
+    experiment keeps its artifacts (`experiment_id_for`), a folder (or not there yet): a `ConfigError` naming the
+    fix otherwise, checked before anything starts. A folder as the database made MLflow retry for two minutes and
+    end in a traceback, Ray started meanwhile; an `mlartifacts` file failed every artifact write of the sweep."""
+    db = sqlite_path(uri)
+    if db is None:
+        return
+    if db.is_dir():
+        raise ConfigError(f"{field} {uri}: {db} is a folder; name the SQLite file, e.g. sqlite:///{db / DEFAULT_DB}")
+    if db.exists() and not db.is_file():
+        raise ConfigError(f"{field} {uri}: {db} is not a regular file; name a SQLite file, e.g. .../{DEFAULT_DB}")
+    artifacts = db.parent / "mlartifacts"
+    if artifacts.exists() and not artifacts.is_dir():
+        raise ConfigError(
+            f"{field} {uri}: {artifacts}, where this store keeps the runs' artifacts, is a file; move it away or "
+            "put the store in another folder"
+        )
 
 
 @contextlib.contextmanager

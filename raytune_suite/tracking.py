@@ -51,6 +51,7 @@ from raytune_suite.estimators import SERIES
 from raytune_suite.objective import Objective, is_number
 from raytune_suite.runmap import RunMap
 from raytune_suite.space import SECTIONS, resolve_trial_config
+from raytune_suite.spool import already_done
 from raytune_suite.store import child_runs
 
 # What Tune adds to every result; everything else in a result is what the trainable reported.
@@ -459,7 +460,7 @@ class MlflowTracker(tune.Callback):
         if self.resumes:  # a resumed sweep's best may differ from the interrupted one's (a tag already gone is fine)
             for other in self.records.values():
                 if other is not record:
-                    self.client.delete_tag(other.run_id, "best_trial")
+                    self._clear_tag(other.run_id, "best_trial")
         self.client.set_tag(record.run_id, "best_trial", "true")
         params = [Param(f"{self.best_params}.{k}", v) for k, v in flatten(record.best_config).items()]
         params = params if complete else []
@@ -480,6 +481,14 @@ class MlflowTracker(tune.Callback):
             ],
         )
         return best
+
+    def _clear_tag(self, run_id: str, key: str) -> None:
+        """Delete a tag the run may not have (a QueuedClient takes that in its stride; a plain client raises)."""
+        try:
+            self.client.delete_tag(run_id, key)
+        except Exception as exc:
+            if not already_done("delete_tag", exc):
+                raise
 
     def close_trials(self, status: int, complete: bool) -> tuple[str, TrialRecord] | None:
         """End every child run still open with `status` and record the best trial (its `best.*` params only if

@@ -1,7 +1,9 @@
 """How the console script ends: fast, and without skipping the clean-up that matters."""
 
+import signal
 import subprocess
 import sys
+import time
 
 EXITING = """
 import atexit, gc
@@ -44,3 +46,15 @@ def test_the_console_script_skips_the_final_collection_whatever_its_exit_code(tm
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 2, out.stderr
     assert "frozen at exit: True" in out.stdout
+
+
+def test_a_sigterm_while_the_command_starts_is_a_stop_like_any_other(tmp_path):
+    # It died of the signal (143, nothing said) before `run` installed its handlers, ~1.5 s into the command.
+    config = tmp_path / "c.yaml"
+    config.write_text("experiment: diabetes_linear\n")
+    command = subprocess.Popen([sys.executable, "-m", "raytune_suite.cli", "run", str(config)], cwd=tmp_path,
+                               stderr=subprocess.PIPE, text=True)  # fmt: skip
+    time.sleep(1.0)  # importing and checking the config
+    command.send_signal(signal.SIGTERM)
+    _, err = command.communicate(timeout=60)
+    assert command.returncode == 130 and "interrupted" in err, (command.returncode, err[-2000:])

@@ -120,3 +120,20 @@ def test_other_errors_are_not_retried():
     with pytest.raises(RuntimeError, match="400"):
         until_ready(bad_request, "ADDR", 30, print, every_s=0.01)
     assert calls == [1]
+
+
+def test_a_head_that_answers_gets_the_longer_window_and_one_line(monkeypatch):
+    # A healthy head on a loaded machine: its job agent registers after the window for a head that does not answer.
+    monkeypatch.delenv("RAY_AUTH_TOKEN", raising=False)
+    monkeypatch.delenv("RAY_AUTH_TOKEN_PATH", raising=False)
+    server = serve(port := free_port(), fail_first=20)
+    said: list[str] = []
+    started = time.monotonic()
+    try:
+        client = job_client(f"http://127.0.0.1:{port}", say=said.append)
+        submit = lambda: client.submit_job(entrypoint="true")  # noqa: E731
+        job = until_ready(submit, "ADDR", 0.3, said.append, every_s=0.05, head_up_wait_s=30)
+    finally:
+        server.shutdown()
+    assert job == "raysubmit_ok" and time.monotonic() - started > 0.3
+    assert len(said) == 1 and "of at most 30:" in said[0], said

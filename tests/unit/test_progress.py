@@ -84,3 +84,15 @@ def test_many_trials_still_show_each_new_best_the_first_failures_and_a_final_cou
     assert sum("FAILED" in line for line in out) == 5 and "more trials failed" in out[7]
     assert out[-1].endswith("status 0 running [], 12/1000 done (8 failed, 1 stopped early), best 0.7000 (v0.7)")
     assert len(out) == 9
+
+
+def test_a_trial_that_diverges_stops_being_the_best_shown(capsys):
+    # Its last finite value stayed on the console as the best while MLflow and the summary left it out.
+    printer = ProgressPrinter("val_loss", "min", total=2, max_epochs=3)
+    good, wild = trial("good", "RUNNING", 1, 0.0), trial("wild", "RUNNING", 1, 0.0)
+    printer.on_trial_result(0, [], good, {"epoch": 1, "val_loss": 0.5})
+    printer.on_trial_result(0, [], wild, {"epoch": 1, "val_loss": 0.1})
+    assert printer._best() == "0.1000 (wild)"
+    printer.on_trial_result(0, [], wild, {"epoch": 2, "val_loss": 1e30, "diverged": 1.0})
+    printer.on_trial_result(0, [], wild, {"epoch": 3, "val_loss": 0.01})  # never again, whatever it reports
+    assert printer._best() == "0.5000 (good)"

@@ -1,6 +1,7 @@
 """Re-attaching to a killed sweep's MLflow runs (real store, no Ray): back-fill, open runs, orphans."""
 
 import json
+from types import SimpleNamespace
 
 import pytest
 from mlflow import MlflowClient
@@ -59,3 +60,31 @@ def test_runs_of_trials_the_restored_experiment_forgot_are_deleted(killed_sweep)
 def test_resuming_a_folder_without_a_run_map_names_the_fix(tmp_path):
     with pytest.raises(ConfigError, match=r"no mlflow_runs\.json in that folder"):
         RunMap.load(tmp_path)
+
+
+def test_an_orphaned_run_says_killed_in_its_status_tag_too(killed_sweep):
+    client, sweep_dir, _, runs = killed_sweep
+    tracker = tracking.MlflowTracker.attach(client, sweep_dir, "val_accuracy", "max", max_epochs=4)
+
+    tracker._drop_orphans(known={"aaaa"})
+    orphan = client.get_run(runs["bbbb"])
+    assert orphan.info.status == "KILLED" and orphan.data.tags["status"] == "KILLED"
+    assert "orphaned" in orphan.data.tags
+
+
+def test_a_resumed_sweep_never_logs_the_parents_best_twice_at_one_step(killed_sweep):
+    """The interrupted session's best was trial aaaa's epoch 4; after the resume trial bbbb is better at its own
+    epoch 4. Logged at the best's epoch, step 4 would hold two values (seen after SIGTERM + resume)."""
+    client, sweep_dir, parent, _ = killed_sweep
+    interrupted = tracking.MlflowTracker.attach(client, sweep_dir, "val_accuracy", "max", max_epochs=4)
+    interrupted.finish(tracking.RunStatus.KILLED)
+
+    resumed = tracking.MlflowTracker.attach(client, sweep_dir, "val_accuracy", "max", max_epochs=4)
+    trial = SimpleNamespace(trial_id="bbbb", config={})
+    for epoch in (3, 4):
+        resumed.on_trial_result(0, [], trial, {"epoch": epoch, "val_accuracy": 0.9, "training_iteration": epoch})
+    resumed.record_best()
+    resumed.finish(tracking.RunStatus.FINISHED)  # records the best once more: nothing new to log
+
+    history = client.get_metric_history(parent, "best_val_accuracy")
+    assert [(m.step, m.value) for m in history] == [(6, pytest.approx(0.4)), (8, pytest.approx(0.9))]
