@@ -1,11 +1,13 @@
 """Typed experiment configuration: YAML + `--set key=value` overrides -> one validated `ExperimentConfig`.
 
 The config's own checks live here, in the order `preflight.py` runs them before any Ray resource exists: the file
-(readable UTF-8 YAML, no duplicate keys, a mapping), `--set` overrides, finite numbers, then the typed models:
-unknown keys, out-of-range values, registry names (optimizers, schedules, searchers, schedulers; their modules are
-imported only when a name is checked, so a YAML typo never waits for torch) and the search space against the
-experiment's own `ModelConfig` / `DataConfig`. Every failure is a `ConfigError` whose message is one line naming the
-field.
+(readable UTF-8 YAML of at most `MAX_CONFIG_BYTES`, aliases expanding to at most `MAX_CONFIG_NODES` values, no
+duplicate keys, a mapping), `--set` overrides, finite numbers, then the typed models in two passes. `check_schema`
+answers from the YAML alone (unknown keys, types, ranges, the shared train section's space) without importing the
+experiment or a registry, so such a typo never waits for torch; `validate_config` then checks registry names
+(optimizers, schedules, searchers, schedulers; their modules are imported only when a name is checked) and the
+search space against the experiment's own `ModelConfig` / `DataConfig`. Every failure is a `ConfigError` whose
+message is one line naming the field.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from raytune_suite.errors import ConfigError
 from raytune_suite.space import CONTINUOUS, SECTIONS, ParamSpec, check_space, conditional_params, longest_value
@@ -29,14 +31,23 @@ if TYPE_CHECKING:
 
 # Non-finite numbers are never a meaningful setting: `lr: .inf` would train to NaN and still be ranked.
 Strict = ConfigDict(extra="forbid", allow_inf_nan=False)
+# Validation context of `check_schema`: every check the YAML alone decides, none that imports a registry's module.
+SCHEMA_ONLY = {"registries": False}
+
+
+def _registries_checked(info: ValidationInfo) -> bool:
+    return not (info.context and info.context.get("registries") is False)
 
 
 def _one_of(registry: str, what: str):
     """A validator against the registry `module:NAME`, imported only when a value is checked: the optimizer and
-    schedule registries import torch, which a YAML syntax error or a bad CLI flag should never wait for."""
+    schedule registries import torch, which a YAML syntax error or a bad CLI flag should never wait for (and which
+    `check_schema` skips)."""
     module, _, name = registry.partition(":")
 
-    def check(value: str) -> str:
+    def check(value: str, info: ValidationInfo) -> str:
+        if not _registries_checked(info):
+            return value
         names = getattr(importlib.import_module(module), name)
         if value not in names:
             raise ValueError(f"unknown {what} {value!r}; choose one of: {', '.join(names)}")
@@ -194,8 +205,10 @@ class RunSettings(BaseModel):
     storage: str = Field("ray_results", description="where Ray keeps results and checkpoints (folder or URI)")
 
 
-def _scorer_name(value: str) -> str:
+def _scorer_name(value: str, info: ValidationInfo) -> str:
     """A scikit-learn scorer name (imported only when checked), with the nearest names when it is unknown."""
+    if not _registries_checked(info):
+        return value
     import difflib
 
     from sklearn.metrics import get_scorer_names
@@ -345,7 +358,23 @@ class DuplicateKeyError(yaml.MarkedYAMLError):
     """A mapping names the same key twice: PyYAML would silently keep the last one."""
 
 
-class _Loader(yaml.SafeLoader):
+class ExpansionError(yaml.MarkedYAMLError):
+    """Anchors and aliases that expand past `MAX_CONFIG_NODES` values, or an alias inside its own anchor."""
+
+
+# A config file is untrusted input: what parsing it may cost is bounded before its values are read. The shipped
+# configs are under 4 KB and 300 values; 0.5 MB of keys took 1.2-1.5 s to refuse as a process on these loaded 2-CPU
+# machines (libyaml parses, PyYAML resolves and constructs in Python), so 256 KiB answers well within 2 s.
+MAX_CONFIG_BYTES = 256 * 1024
+# Values once every alias is expanded: `a: &a [1, 1, ...]; b: &b [*a, *a, ...]` nine levels deep is a 1 KB file
+# of 387 million values, which every walk over the config (finite numbers, pydantic) would visit.
+MAX_CONFIG_NODES = 100_000
+
+# libyaml's parser (C) is 7x faster than PyYAML's own on a large file; the constructor stays PyYAML's either way.
+_BaseLoader = yaml.CSafeLoader if getattr(yaml, "__with_libyaml__", False) else yaml.SafeLoader
+
+
+class _Loader(_BaseLoader):
     """SafeLoader with YAML 1.2 floats (`1e-3`) that refuses duplicate keys at any level."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
@@ -368,7 +397,59 @@ _Loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+0123456
 
 
 def parse_yaml(text: str) -> Any:
-    return yaml.load(text, Loader=_Loader)
+    """One YAML document, refused before construction when its aliases expand past `MAX_CONFIG_NODES` values."""
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        check_expansion(node)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [child for pair in node.value for child in pair]
+    return node.value  # a SequenceNode's
+
+
+def check_expansion(root: yaml.Node, limit: int = MAX_CONFIG_NODES) -> None:
+    """Counts the values the node graph holds with every alias expanded, without expanding it: each collection once,
+    its size the sum of its children's (an alias is the same node object as its anchor), a scalar 1. Iterative: a
+    deeply nested file cannot exhaust Python's stack here."""
+    if isinstance(root, yaml.ScalarNode):
+        return
+    size: dict[int, int] = {}
+    open_nodes: set[int] = set()  # collections on the path being counted: meeting one again is a cycle
+    stack = [root]
+    while stack:
+        node = stack[-1]
+        key = id(node)
+        if key in size:  # an alias met twice before it was counted
+            stack.pop()
+        elif key not in open_nodes:
+            open_nodes.add(key)
+            for child in _children(node):
+                if isinstance(child, yaml.ScalarNode) or id(child) in size:
+                    continue
+                if id(child) in open_nodes:
+                    raise ExpansionError(
+                        problem="an alias inside its own anchor (a value that contains itself); remove that alias",
+                        problem_mark=node.start_mark,
+                    )
+                stack.append(child)
+        else:
+            stack.pop()
+            open_nodes.discard(key)
+            size[key] = 1 + sum(size.get(id(child), 1) for child in _children(node))
+            if size[key] > limit:
+                raise ExpansionError(
+                    problem=f"the value here expands to more than {limit:,} values through anchors and aliases (an "
+                    "experiment YAML holds hundreds); write the values out instead of repeating aliases",
+                    problem_mark=node.start_mark,
+                )
 
 
 def yaml_problem(exc: yaml.YAMLError, with_line: bool = True) -> str:
@@ -393,6 +474,8 @@ def apply_override(raw: dict[str, Any], assignment: str) -> None:
         node = child
     try:
         node[parts[-1]] = parse_yaml(value)
+    except ExpansionError as exc:
+        raise ConfigError(f"--set {key}: {yaml_problem(exc, with_line=False)}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(
             f"--set {key}: {value!r} is not valid YAML ({yaml_problem(exc)}); quote it or close its brackets, "
@@ -402,7 +485,7 @@ def apply_override(raw: dict[str, Any], assignment: str) -> None:
 
 def format_validation_error(err: ValidationError, prefix: str = "", root: type[BaseModel] | None = None) -> str:
     """The first pydantic error as one line: `field.path: what is wrong`."""
-    first = err.errors()[0]
+    first = err.errors(include_url=False, include_context=False, include_input=False)[0]
     # pydantic's own location steps ("function-after[...]", "[key]" for a bad dict key) are no config field
     loc = ".".join(str(p) for p in first["loc"] if not str(p).startswith(("function-after", "[key]")))
     msg = first["msg"].removeprefix("Value error, ")
@@ -413,7 +496,7 @@ def format_validation_error(err: ValidationError, prefix: str = "", root: type[B
         msg = "unknown key" + (f"; valid keys: {', '.join(model.model_fields)}" if model else "")
     elif first["type"] == "missing":
         msg = "required field is missing"
-    more = len(err.errors()) - 1
+    more = err.error_count() - 1
     field = f"{prefix}{loc}" if loc else prefix.rstrip(".")
     return f"{field}: {msg}" + (f" (and {more} more problem{'s' * (more > 1)})" if more else "")
 
@@ -437,7 +520,8 @@ def load_config(path: str | Path, overrides: list[str] = ()) -> ExperimentConfig
 
 
 def read_config_text(path: Path) -> str:
-    """The file's text, or one line saying why there is none: missing, a folder, not a file, unreadable, binary."""
+    """The file's text, or one line saying why there is none: missing, a folder, not a file, unreadable, binary,
+    larger than `MAX_CONFIG_BYTES` (read no further than that)."""
     if not path.exists():
         raise ConfigError(f"{path}: no such file; pass the path of an experiment YAML")
     if path.is_dir():
@@ -445,9 +529,16 @@ def read_config_text(path: Path) -> str:
     if not path.is_file():  # a FIFO or device would block or stream for ever
         raise ConfigError(f"{path}: not a regular file; pass the path of an experiment YAML")
     try:
-        data = path.read_bytes()
+        with path.open("rb") as f:
+            data = f.read(MAX_CONFIG_BYTES + 1)  # /proc files report size 0: the read itself is bounded
     except OSError as err:
         raise ConfigError(f"{path}: cannot read it ({err.strerror or err}); check its permissions") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        size = max(path.stat().st_size, len(data))
+        raise ConfigError(
+            f"{path}: {size / 1024:,.0f} KiB, more than an experiment YAML's limit of {MAX_CONFIG_BYTES // 1024} KiB "
+            "(they are a few KB); pass the experiment's YAML, and keep data in files that load_data reads"
+        )
     if b"\0" in data:
         raise ConfigError(f"{path}: a binary file, not YAML text; pass the experiment YAML")
     try:
@@ -462,8 +553,10 @@ def parse_config_text(text: str, path: Path) -> dict[str, Any]:
     """YAML without duplicate keys whose top level is a mapping of sections."""
     try:
         raw = parse_yaml(text)
-    except DuplicateKeyError as exc:
+    except (DuplicateKeyError, ExpansionError) as exc:
         raise ConfigError(f"{path}: {yaml_problem(exc)}") from None
+    except RecursionError:  # PyYAML's own parser (without libyaml) recurses per nesting level
+        raise ConfigError(f"{path}: nested too deeply to be a config; flatten it") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
@@ -514,6 +607,20 @@ def _shipped_experiment(name: str) -> bool:
         return importlib.util.find_spec(f"experiments.{name}") is not None
     except ModuleNotFoundError:  # no `experiments` package at all
         return False
+
+
+def check_schema(raw: dict[str, Any]) -> None:
+    """Every check the YAML alone decides, before the experiment module (and torch with it) is imported: unknown
+    keys, types and ranges of every shared section, the cross-field rules, and the space of the shared `train`
+    section. Registry names (optimizer, schedule, search, scheduler, scoring) and the experiment's own sections wait
+    for `validate_config`: their modules import torch, Ray or scikit-learn."""
+    try:
+        cfg = ExperimentConfig.model_validate(raw, context=SCHEMA_ONLY)
+    except ValidationError as err:
+        raise ConfigError(format_validation_error(err)) from None
+    if "train" in cfg.space:
+        train = {"train": cfg.train.model_dump()}
+        check_space({"train": cfg.space["train"]}, train, {"train": TrainConfig}, cfg.tune.search, SCHEMA_ONLY)
 
 
 def validate_config(raw: dict[str, Any]) -> ExperimentConfig:

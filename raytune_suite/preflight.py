@@ -5,11 +5,12 @@ and `run` share every check of the config itself, so `validate` saying ok means 
 raises `ConfigError`: one line, `<field>: <what is wrong>; <the fix>`, which the CLI prints and exits 2 on.
 
 Order matters for speed and for side effects:
-1. CLI values (counts, ports, addresses, URI schemes) and the config file (readable UTF-8 YAML without duplicate
-   keys, a mapping, `--set` applied, finite numbers) import nothing heavy, so a typo answers in a fraction of a
-   second instead of waiting for torch, Ray and MLflow to import.
-2. The typed config imports the experiment module (and torch with it), then checks the search space, seed
-   points and the scheduler against the searcher.
+1. CLI values (counts, ports, addresses, URI schemes), the config file (at most 256 KiB of UTF-8 YAML whose aliases
+   expand to at most 100,000 values, without duplicate keys, a mapping, `--set` applied, finite numbers) and all
+   the YAML alone decides (`check_schema`: unknown keys, types and ranges, the shared train section's space)
+   import nothing heavy, so a typo answers in a fraction of a second instead of waiting for torch, Ray and MLflow.
+2. The typed config imports the experiment module (and torch with it), then checks registry names, its own
+   sections, the search space, seed points and the scheduler against the searcher.
 3. The target: resources the local Ray instance can hold, the MLflow store (a server must answer within
    `SERVER_TIMEOUT_S`), and last the storage folder, the only check that writes (it creates the folder and
    probes it with a temporary file), so that a failure anywhere before leaves nothing behind.
@@ -207,6 +208,14 @@ def check_finite_numbers(p: Preflight) -> None:
     from raytune_suite.config import check_finite_numbers as finite
 
     finite(p.raw)
+
+
+def check_schema(p: Preflight) -> None:
+    """What the YAML alone decides (unknown keys, types, ranges, the shared train section's space), before the
+    experiment module and torch are imported: such a typo answers as fast as a YAML syntax error."""
+    from raytune_suite.config import check_schema as schema
+
+    schema(p.raw)
 
 
 # -- the typed config ------------------------------------------------------------------------------------------
@@ -424,6 +433,7 @@ CONFIG_CHECKS: list[Check] = [
     check_config_file,
     check_overrides,
     check_finite_numbers,
+    check_schema,
     check_typed_config,
     check_scheduler_fits_searcher,
     check_configured_mlflow_uri,

@@ -123,8 +123,11 @@ def check_space(
     fixed: dict[str, dict[str, Any]],
     models: dict[str, type[BaseModel]],
     search: str,
+    context: dict[str, Any] | None = None,
 ) -> None:
-    """Reject a space that names unknown fields, holds invalid values, or mixes types the searcher can't use."""
+    """Reject a space that names unknown fields, holds invalid values, or mixes types the searcher can't use.
+
+    `context` is pydantic's validation context for the section models (config.SCHEMA_ONLY: no registry imports)."""
     for section, params in space.items():
         for name, spec in params.items():
             field = f"space.{section}.{name}"
@@ -137,7 +140,7 @@ def check_space(
                 raise ConfigError(f"{field}: tune.search grid needs type grid or choice, not {spec.type}")
             _check_condition(field, name, spec, params)
             for value in spec.candidates():
-                _check_value(field, models[section], {**fixed[section], name: value})
+                _check_value(field, models[section], {**fixed[section], name: value}, context)
 
 
 def _check_condition(field: str, name: str, spec: ParamSpec, params: dict[str, ParamSpec]) -> None:
@@ -157,9 +160,9 @@ def _check_condition(field: str, name: str, spec: ParamSpec, params: dict[str, P
         raise ConfigError(f"{field}.when: {unknown} are not values of {parent_name} ({parent.values})")
 
 
-def _check_value(field: str, model: type[BaseModel], values: dict[str, Any]) -> None:
+def _check_value(field: str, model: type[BaseModel], values: dict[str, Any], context: dict[str, Any] | None) -> None:
     try:
-        model.model_validate(values)
+        model.model_validate(values, context=context)
     except ValidationError as err:
         first = err.errors()[0]
         raise ConfigError(f"{field}: {first['msg'].removeprefix('Value error, ')}") from None

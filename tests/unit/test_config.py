@@ -227,3 +227,88 @@ def test_a_warm_up_that_can_last_as_long_as_training_is_refused(mnist_yaml, warm
             load_config(mnist_yaml, [warmup])
     else:
         assert load_config(mnist_yaml, [warmup]).train.schedule == "warmup_cosine"
+
+
+# -- what parsing a config may cost (issue #20: a config file is untrusted input) --------------------------------
+def bomb(levels: int, width: int = 10) -> str:
+    """`l1` holds `width` values, each next level `width` aliases of the previous: width**levels values in all."""
+    lines = [f"  l1: &l1 [{', '.join(['1'] * width)}]"]
+    lines += [f"  l{k}: &l{k} [{', '.join([f'*l{k - 1}'] * width)}]" for k in range(2, levels + 1)]
+    return "experiment: mnist_cnn\nx-defaults:\n" + "\n".join(lines) + f"\ndescription: *l{levels}\n"
+
+
+def test_aliases_are_counted_expanded_without_expanding_them():
+    import yaml
+
+    from raytune_suite.config import ExpansionError, _Loader, check_expansion
+
+    node = _Loader(bomb(3)).get_single_node()
+    check_expansion(node, limit=3000)  # 2,353: the anchors (11 + 111 + 1,111), *l3 again (1,111), keys, roots
+    with pytest.raises(ExpansionError, match=r"expands to more than 1,000 values") as err:
+        check_expansion(node, limit=1000)
+    assert err.value.problem_mark.line + 1 == 5  # l3, the first node past the limit
+    assert isinstance(err.value, yaml.YAMLError)
+
+
+def test_an_alias_bomb_is_refused_before_anything_walks_it(tmp_path):
+    """Nine levels of ten aliases: a 1 KB file of 10**9 values; every walk over it (finite numbers, pydantic) would
+    take hours."""
+    path = write_yaml(tmp_path / "bomb.yaml", bomb(9))
+    with pytest.raises(ConfigError, match=r"^\S*bomb.yaml: line 7: the value here expands to more than 100,000 values"):
+        load_config(path)
+    with pytest.raises(ConfigError, match=r"^--set description: the value here expands"):
+        load_config(EXPERIMENTS / "mnist_cnn.yaml", ["description=[" + ", ".join(
+            [f"&l1 [{', '.join(['1'] * 10)}]"] + [f"&l{k} [{', '.join([f'*l{k - 1}'] * 10)}]" for k in range(2, 7)]
+        ) + "]"])  # fmt: skip
+
+
+def test_a_value_that_contains_itself_is_refused(tmp_path):
+    path = write_yaml(tmp_path / "loop.yaml", "experiment: mnist_cnn\ndata: &d {inner: *d}\n")
+    with pytest.raises(ConfigError, match=r"loop.yaml: line 2: an alias inside its own anchor"):
+        load_config(path)
+
+
+def test_a_file_over_the_size_limit_is_refused_without_reading_it_whole(tmp_path, monkeypatch):
+    from raytune_suite import config
+
+    path = tmp_path / "big.yaml"
+    path.write_text("experiment: mnist_cnn\n" + "junk: 1\n" * 40_000)  # 320 KB
+    read = []
+    real_open = type(path).open
+
+    def recording_open(self, *args, **kwargs):
+        f = real_open(self, *args, **kwargs)
+        real_read = f.read
+        f.read = lambda n=-1: read.append(n) or real_read(n)
+        return f
+
+    monkeypatch.setattr(type(path), "open", recording_open)
+    with pytest.raises(ConfigError, match=r"big.yaml: 313 KiB, more than an experiment YAML's limit of 256 KiB"):
+        config.read_config_text(path)
+    assert read == [config.MAX_CONFIG_BYTES + 1]
+
+
+def test_deep_nesting_is_one_line_with_libyaml_or_pure_python(tmp_path, monkeypatch):
+    import yaml
+
+    from raytune_suite import config
+
+    path = write_yaml(tmp_path / "deep.yaml", "experiment: mnist_cnn\ndescription: " + "[" * 5000 + "]" * 5000 + "\n")
+    with pytest.raises(ConfigError, match=r"deep.yaml: "):
+        load_config(path)
+    pure = type("PureLoader", (yaml.SafeLoader,), {"construct_mapping": config._Loader.construct_mapping})
+    monkeypatch.setattr(config, "_Loader", pure)
+    with pytest.raises(ConfigError, match=r"deep.yaml: nested too deeply to be a config; flatten it"):
+        load_config(path)
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in EXPERIMENTS.glob("*.yaml")))
+def test_libyaml_reads_every_shipped_config_as_pure_pyyaml_does(name):
+    import yaml
+
+    from raytune_suite import config
+
+    text = (EXPERIMENTS / name).read_text()
+    pure = type("PureLoader", (yaml.SafeLoader,), {})
+    pure.add_implicit_resolver("tag:yaml.org,2002:float", config._FLOAT, list("-+0123456789."))
+    assert config.parse_yaml(text) == yaml.load(text, Loader=pure)

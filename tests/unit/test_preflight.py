@@ -273,6 +273,29 @@ def test_check_report_out_needs_a_writable_folder_without_creating_it(tmp_path):
     refused(preflight.check_report_out, state(out=str(tmp_path / "afile" / "r")), r"afile is a file, not a folder")
 
 
+def test_check_schema_answers_unknown_keys_types_and_the_train_space_without_the_experiment():
+    """`experiment: no_such_module` is never imported: these answers need only the YAML."""
+    raw = {"name": "x", "experiment": "no_such_module"}
+    for extra, expected in [
+        ({"trian": 1}, r"^trian: unknown key; valid keys: name, experiment"),
+        ({"train": {"lr": -1}}, r"^train.lr: Input should be greater than 0"),
+        ({"space": {"train": {"beta3": {"type": "choice", "values": [1]}}}}, r"^space.train.beta3: train has no param"),
+        ({"space": {"train": {"lr": {"type": "uniform", "low": 1, "high": 0.1}}}}, r"^space.train.lr: low \(1\) must"),
+        ({"tune": {"asha": {"grace_period": 9}}, "train": {"epochs": 2}}, r"^tune.asha.grace_period: 9 is more than"),
+    ]:
+        p = state()
+        p.raw = {**raw, **extra}
+        refused(preflight.check_schema, p, expected)
+    p = state()
+    p.raw = {**raw, "train": {"optimizer": "sgdd"}, "space": {"model": {"nope": {"type": "choice", "values": [1]}}}}
+    preflight.check_schema(p)  # registry names and the experiment's sections: validate_config's, after the import
+
+
+def test_the_schema_check_runs_before_the_experiment_is_imported():
+    for checks in (preflight.CHECKS["validate"], preflight.CHECKS["run"], preflight.CHECKS["submit"]):
+        assert checks.index(preflight.check_schema) < checks.index(preflight.check_typed_config)
+
+
 def test_check_report_target_resolves_a_sweep_folder_and_never_creates_a_store(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
@@ -338,6 +361,24 @@ def test_a_yaml_error_needs_no_heavy_import(tmp_path):
         "heavy = [m for m in ('torch', 'ray', 'mlflow', 'pandas') if m in sys.modules]; print(rc, heavy)"
     )
     out = subprocess.run([sys.executable, "-c", code, str(bad)], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "2 []", out.stdout + out.stderr
+
+
+@pytest.mark.parametrize(
+    "override",
+    ["trian=1", "train.optimiser=adam", "train.lr=-1", "space.train.beta3={type: choice, values: [1]}",
+     "tune.num_samples=0", "space.train.lr.low=0.1"],
+)  # fmt: skip
+def test_an_error_the_yaml_alone_decides_needs_no_heavy_import(override):
+    """Issue #20: an unknown key, a type or range error, an unknown train parameter of the space answered before the
+    experiment module (and torch) is imported (2.5-3.8 s before, as a process)."""
+    import subprocess
+
+    code = (
+        "import sys; from raytune_suite import cli; rc = cli.main(['validate', sys.argv[1], '--set', sys.argv[2]]); "
+        "heavy = [m for m in ('torch', 'ray', 'mlflow', 'pandas', 'sklearn') if m in sys.modules]; print(rc, heavy)"
+    )
+    out = subprocess.run([sys.executable, "-c", code, MNIST, override], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "2 []", out.stdout + out.stderr
 
 
