@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from raytune_suite.errors import ConfigError
+from raytune_suite.errors import ConfigError, one_line
 from raytune_suite.runmap import RunMap
 from raytune_suite.store import check_local_store, default_tracking_uri, is_local_uri
 
@@ -79,10 +79,6 @@ def run_checks(command: str, args: argparse.Namespace) -> Preflight:
                 "please report this with the command you ran"
             ) from exc
     return state
-
-
-def one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())
 
 
 # -- CLI values ------------------------------------------------------------------------------------------------
