@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 from raytune_suite.errors import ConfigError, one_line
 from raytune_suite.runmap import RunMap
 from raytune_suite.store import check_local_store, default_tracking_uri, is_local_uri
+from raytune_suite.store import sqlite_path as sqlite_file
 
 if TYPE_CHECKING:
     from raytune_suite.config import ExperimentConfig
@@ -355,20 +356,42 @@ def check_top_k(p: Preflight) -> None:
 
 
 def check_report_out(p: Preflight) -> None:
-    """`--out` must be a folder that can be created and written (checked before reading the sweep)."""
+    """`--out` (default: ./report-<sweep>, in the working directory) must be a folder that can be created and
+    written (checked before reading the sweep)."""
     if p.arg("out"):
-        writable_folder(Path(p.args.out), "--out")
+        writable_folder(Path(p.args.out), f"--out {p.args.out}")
+    else:
+        writable_folder(Path.cwd(), "--out (default ./report-<sweep>)", "pass --out of a writable folder")
 
 
-def writable_folder(folder: Path, field: str) -> None:
-    """Checks without creating: the folder, or its nearest existing parent, is a writable folder."""
+def writable_folder(folder: Path, field: str, fix: str = "pass a writable folder") -> None:
+    """The folder, or its nearest existing parent, is a folder this process can write in, probed with a temporary
+    file that is gone at once (as root, `os.access` says yes even to /sys or a read-only mount). Creates nothing."""
     existing = folder
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
     if not existing.is_dir():
-        raise ConfigError(f"{field} {folder}: {existing} is a file, not a folder; pass a writable folder")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise ConfigError(f"{field} {folder}: {existing} is not writable; pass a writable folder")
+        raise ConfigError(f"{field}: {existing} is a file, not a folder; {fix}")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as err:
+        raise ConfigError(f"{field}: cannot write in {existing} ({err.strerror or one_line(err)}); {fix}") from None
+
+
+def check_ui_store(p: Preflight) -> None:
+    """`ui`'s SQLite store (--mlflow-uri, else $MLFLOW_TRACKING_URI or ./mlflow.db) can be written: the MLflow server
+    creates or migrates it at start and dies with a traceback where it cannot."""
+    uri = p.arg("mlflow_uri") or default_tracking_uri()
+    db = sqlite_file(uri)
+    if db is None:
+        return
+    field = "--mlflow-uri" if p.arg("mlflow_uri") else "the MLflow store"
+    check_local_store(uri, field)  # a folder, or no regular file, as the database
+    fix = "pass --mlflow-uri sqlite:///PATH/mlflow.db in a writable folder"
+    if db.exists() and not os.access(db, os.W_OK):
+        raise ConfigError(f"{field} {uri}: {db} is read-only; make it writable, or {fix}")
+    writable_folder(db.parent, f"{field} {uri}", fix)
 
 
 def check_report_target(p: Preflight) -> None:
@@ -458,5 +481,5 @@ CHECKS: dict[str, list[Check]] = {
         check_tracking_uri_fits_cluster,
     ],
     "report": [check_top_k, check_mlflow_uri_flag, check_report_out, check_report_target, check_report_run_exists],
-    "ui": [check_port, check_mlflow_uri_flag],
+    "ui": [check_port, check_mlflow_uri_flag, check_ui_store],
 }

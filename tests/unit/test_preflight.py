@@ -7,6 +7,7 @@ import http.server
 import inspect
 import sys
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -271,6 +272,39 @@ def test_check_report_out_needs_a_writable_folder_without_creating_it(tmp_path):
     assert not (tmp_path / "a").exists()
     (tmp_path / "afile").write_text("x")
     refused(preflight.check_report_out, state(out=str(tmp_path / "afile" / "r")), r"afile is a file, not a folder")
+
+
+@pytest.mark.skipif(not Path("/sys").is_dir(), reason="needs /sys")
+def test_check_report_out_probes_the_folder_even_where_os_access_says_yes(tmp_path, monkeypatch):
+    """As root, os.access says /sys is writable; only a write tells (issue #20: a traceback from write_report)."""
+    refused(
+        preflight.check_report_out,
+        state(out="/sys/raytune_report"),
+        r"^--out /sys/raytune_report: cannot write in /sys \(",
+    )
+    assert not Path("/sys/raytune_report").exists()
+    monkeypatch.chdir("/sys")  # the default ./report-<sweep> lands here
+    refused(preflight.check_report_out, state(out=None), r"^--out \(default ./report-<sweep>\): cannot write in /sys")
+    monkeypatch.chdir(tmp_path)
+    preflight.check_report_out(state(out=None))
+    assert list(tmp_path.iterdir()) == []  # the probe leaves nothing
+
+
+def test_check_ui_store_needs_a_store_the_server_can_write(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    preflight.check_ui_store(state(mlflow_uri=None))  # ./mlflow.db in a writable folder
+    preflight.check_ui_store(state(mlflow_uri="http://127.0.0.1:5000"))  # a server's own business
+    refused(preflight.check_ui_store, state(mlflow_uri=f"sqlite:///{tmp_path}"), r"is a folder; name the SQLite file")
+    (tmp_path / "afile").write_text("x")
+    refused(preflight.check_ui_store, state(mlflow_uri=f"sqlite:///{tmp_path}/afile/m.db"), r"afile is a file, not")
+    if Path("/sys").is_dir():
+        refused(
+            preflight.check_ui_store,
+            state(mlflow_uri="sqlite:////sys/m.db"),
+            r"^--mlflow-uri sqlite:////sys/m.db: cannot write in /sys",
+        )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
 
 
 def test_check_schema_answers_unknown_keys_types_and_the_train_space_without_the_experiment():
