@@ -2,8 +2,9 @@
 at full concurrency as soon as a replacement worker has started, measured from the trials' own result timestamps.
 
 The trainable (tests/fixtures/slow_start_trainable.py) takes seconds to start a worker and ~1 s per trial, as the
-suite's real trials do relative to each other. Before ray_compat.keep_started_actors, killing one worker left every later trial
-running one after another on the surviving worker (Ray stopped each replacement as soon as it was created).
+suite's real trials do relative to each other. Before ray_compat.keep_started_actors, killing one worker left every
+later trial running one after another on the surviving worker (Ray stopped each replacement as soon as it was
+created).
 """
 
 import os
