@@ -253,7 +253,7 @@ class experiment_code:
         if exc is None or not isinstance(exc, Exception) or isinstance(exc, torch.cuda.OutOfMemoryError):
             return False
         from raytune_suite.errors import UserCodeError
-        from raytune_suite.smoke import user_frame
+        from raytune_suite.frames import user_frame
 
         message = " ".join(str(exc).split())
         raise UserCodeError(type(exc).__name__, message, user_frame(self.experiment, tb)) from exc

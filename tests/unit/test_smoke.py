@@ -13,7 +13,7 @@ import cloudpickle
 import pytest
 import torch
 
-from raytune_suite import smoke, trainable
+from raytune_suite import frames, smoke, trainable
 from raytune_suite.config import TrainConfig
 from raytune_suite.errors import ConfigError, UserCodeError, data_hint
 from raytune_suite.experiments import Datasets, load_experiment
@@ -164,9 +164,9 @@ def test_a_wider_classifier_passes_when_info_declares_its_classes(bad_data):
 
 
 def test_user_frame_skips_frames_of_python_the_packages_and_the_suite(bad_data):
-    assert not smoke.is_experiment_code("pandas/_libs/parsers.pyx", None)  # Cython: relative
-    assert not smoke.is_experiment_code("<frozen runpy>", None)
-    assert not smoke.is_experiment_code(torch.__file__, None)
-    assert not smoke.is_experiment_code(smoke.__file__, None)
-    assert smoke.is_experiment_code(str(BAD_DATA), None)
-    assert smoke.is_experiment_code(bad_data.module.__file__, bad_data.module.__file__)
+    assert not frames.is_experiment_code("pandas/_libs/parsers.pyx", None)  # Cython: relative
+    assert not frames.is_experiment_code("<frozen runpy>", None)
+    assert not frames.is_experiment_code(torch.__file__, None)
+    assert not frames.is_experiment_code(smoke.__file__, None)
+    assert frames.is_experiment_code(str(BAD_DATA), None)
+    assert frames.is_experiment_code(bad_data.module.__file__, bad_data.module.__file__)
