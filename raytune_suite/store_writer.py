@@ -100,9 +100,11 @@ def now_ms() -> int:
 
 
 def short_reason(exc: BaseException) -> str:
-    """`[Errno 111] Connection refused` out of MLflow's paragraph about a failed request; else its first line."""
+    """`[Errno 111] Connection refused` (or `Connection broken: ...`, a server killed mid-answer) out of MLflow's
+    paragraph about a failed request; else its first line."""
     text = str(exc)
-    found = re.search(r"\[Errno -?\d+\] [^'\")\]]+", text)
+    errno, dropped = r"\[Errno -?\d+\] [^'\")\]]+", r"Connection (?:broken|aborted|reset)[^'\"]*"
+    found = re.search(errno, text) or re.search(dropped, text)
     if found:
         return found.group(0).strip()
     if "timed out" in text.lower() or "timeout" in text.lower():
