@@ -38,6 +38,8 @@ class ProgressPrinter(tune.Callback):
         heartbeat_s: the longest silence; a status line is printed when nothing else was for this long.
         summary_s: seconds between summary lines of a many-trial sweep (when something changed).
         step: what one result is: an epoch, or an estimator trial's cross-validation.
+        earlier: a resumed sweep's trials as its earlier sessions left them, trial id -> (best value, its epoch):
+            the best shown, and each resumed trial's own best, start from them (MLflow holds the same numbers).
     """
 
     def __init__(
@@ -50,6 +52,7 @@ class ProgressPrinter(tune.Callback):
         summary_s: float = SUMMARY_S,
         per_trial_up_to: int = PER_TRIAL_UP_TO,
         step: str = "epoch",
+        earlier: dict[str, tuple[float, int]] | None = None,
     ):
         self.objective = Objective(metric, mode)
         self.step = step  # what one result is: an epoch, or an estimator trial's cross-validation
@@ -59,11 +62,21 @@ class ProgressPrinter(tune.Callback):
         self.started = self.last_said = time.monotonic()
         self.done = self.failed = self.early = 0
         self.changed = False  # a trial started or ended since the last summary
-        self.best: float | None = None
-        self.best_trial = ""
         self.bests: dict[str, float] = {}  # each trial's best value; a trial that diverged is dropped for good
+        self.best_epochs: dict[str, int] = {}  # the epoch of each trial's best value (its first, on a tie)
         self.diverged: set[str] = set()
         self.announced: float | None = None  # the best value a "new best" line last showed
+        for tid, (value, epoch) in (earlier or {}).items():
+            self.bests[tid], self.best_epochs[tid] = float(value), int(epoch)
+        self.best_trial: str = ""
+        self.best: float | None = None
+        self._rank()
+        self.counted = False  # trials a restored sweep had ended before this session: counted at its first step
+
+    def _rank(self) -> None:
+        """The best trial of those still in the running (`bests`)."""
+        found = self.objective.best_item(self.bests.items())
+        self.best_trial, self.best = (found[0], found[1]) if found else ("", None)
 
     def _say(self, text: str) -> None:
         self.last_said = time.monotonic()
@@ -86,6 +99,20 @@ class ProgressPrinter(tune.Callback):
             f"{len(running)} running [{', '.join(shown)}], {self.done}/{self.total} done{counts}, best {self._best()}"
         )
 
+    def on_step_begin(self, iteration, trials, **info) -> None:
+        """At a sweep's first step: the trials a restored sweep had already ended count as done (Tune does not
+        complete them again), so a resume counts on from them and ends at the total the summary shows."""
+        if self.counted:
+            return
+        self.counted = True
+        for trial in trials:
+            if trial.status == "ERROR":
+                self.done, self.failed = self.done + 1, self.failed + 1
+            elif trial.status == "TERMINATED":
+                result = trial.last_result or {}
+                self.done += 1
+                self.early += int(result.get("epoch", result.get("training_iteration", 0))) < self.max_epochs
+
     def on_step_end(self, iteration, trials, **info) -> None:
         quiet_s = time.monotonic() - self.last_said
         if quiet_s >= self.heartbeat_s or (self.summarise and self.changed and quiet_s >= self.summary_s):
@@ -104,11 +131,12 @@ class ProgressPrinter(tune.Callback):
         if result.get("diverged"):
             self.diverged.add(tid)
             if self.bests.pop(tid, None) is not None and tid == self.best_trial:
-                self.best_trial, self.best = self.objective.best_item(self.bests.items()) or ("", None)
+                self._rank()
             return
         if tid in self.diverged or not self.objective.better(value, self.bests.get(tid)):
             return
         self.bests[tid] = float(value)
+        self.best_epochs[tid] = int(result.get("epoch", result.get("training_iteration", 0)))
         if self.objective.better(value, self.best):
             self.best, self.best_trial = float(value), tid
 
@@ -129,12 +157,26 @@ class ProgressPrinter(tune.Callback):
         if self.summarise:
             self._announce_best()
             return
-        value = result.get(self.metric)
-        shown = "diverged" if diverged else f"{value:.4f}" if is_number(value) else "n/a"
         self._say(
-            f"{how:13s} {trial.trial_id} after {epochs} {self.step}(s): {self.metric}={shown}  "
+            f"{how:13s} {trial.trial_id} after {epochs} {self.step}(s): {self._outcome(trial.trial_id, result)}  "
             f"[{self.done}/{self.total} done, best {self._best()}]"
         )
+
+    def _outcome(self, tid: str, result: dict) -> str:
+        """A trial's one number: its best value and the epoch of it, as the summary, MLflow's `best_<metric>` tag
+        and the report's `best_<metric>`/`best_epoch` columns count it; the last epoch's value, when it differs, is
+        labelled `final` (the report's `final_<metric>`). A diverged trial has none."""
+        final = result.get(self.metric)
+        if result.get("diverged") or tid in self.diverged:
+            return f"{self.metric}=diverged"
+        best, epoch = self.bests.get(tid), self.best_epochs.get(tid)
+        if best is None or epoch is None:
+            return f"{self.metric}={final:.4f}" if is_number(final) else f"{self.metric}=n/a"
+        if self.step != "epoch":  # one result per trial (a cross-validation): best and final are one number
+            return f"{self.metric}={best:.4f}"
+        last = int(result.get("epoch", result.get("training_iteration", 0)))
+        shown = f"best {self.metric}={best:.4f} at epoch {epoch}"
+        return shown if epoch == last or not is_number(final) or final == best else f"{shown} (final {final:.4f})"
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
         self.done += 1

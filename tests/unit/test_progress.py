@@ -27,8 +27,45 @@ def test_completion_lines_say_whether_the_scheduler_stopped_the_trial(capsys):
         printer.on_trial_result(0, [], t, t.last_result)
         printer.on_trial_complete(0, [], t)
     out = capsys.readouterr().out.splitlines()
-    assert "stopped early e after 1 epoch(s): val_loss=0.7000  [1/2 done" in out[0]
-    assert "finished      f after 5 epoch(s): val_loss=0.2000  [2/2 done, best 0.2000 (f)]" in out[1]
+    assert "stopped early e after 1 epoch(s): best val_loss=0.7000 at epoch 1  [1/2 done" in out[0]
+    assert "finished      f after 5 epoch(s): best val_loss=0.2000 at epoch 5  [2/2 done, best 0.2000 (f)]" in out[1]
+
+
+def test_a_finished_trial_shows_its_best_epoch_and_value_with_the_last_epochs_labelled_final(capsys):
+    # Its line showed the last epoch (0.9580) while the best column counted its best epoch (0.9720).
+    printer = ProgressPrinter("val_accuracy", "max", total=1, max_epochs=3)
+    t = trial("a", "TERMINATED", 3, 0.958)
+    for epoch, value in ((1, 0.90), (2, 0.972), (3, 0.958)):
+        printer.on_trial_result(0, [], t, {"epoch": epoch, "val_accuracy": value})
+    printer.on_trial_complete(0, [], t)
+    line = capsys.readouterr().out
+    assert "finished      a after 3 epoch(s): best val_accuracy=0.9720 at epoch 2 (final 0.9580)" in line
+    assert "[1/1 done, best 0.9720 (a)]" in line
+
+
+def test_a_resumed_sweep_counts_on_from_the_trials_already_done_and_their_bests(capsys):
+    # A resume printed "start x (0/4 done)" and ended at "2/4 done" while the summary counted 4 trials.
+    printer = ProgressPrinter("val_accuracy", "max", total=4, max_epochs=3, earlier={"a": (0.9, 2), "b": (0.5, 1)})
+    restored = [trial("a", "TERMINATED", 3, 0.8), trial("b", "TERMINATED", 1, 0.5), trial("c", "PENDING", 3, 0.4),
+                trial("d", "PENDING", 0, 0.0)]  # fmt: skip
+    printer.on_step_begin(0, restored)
+    printer.on_step_begin(1, restored)  # counted once
+    c = restored[2]
+    printer.on_trial_start(0, restored, c)
+    printer.on_trial_result(0, restored, c, {"epoch": 2, "val_accuracy": 0.95})
+    printer.on_trial_complete(0, restored, c)
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].endswith("start  c  (2/4 done)")
+    assert "best val_accuracy=0.9500 at epoch 2 (final 0.4000)  [3/4 done, best 0.9500 (c)]" in out[1]
+    assert printer.early == 1  # b stopped after 1 of 3 epochs
+
+
+def test_an_estimator_trial_shows_its_one_score():
+    printer = ProgressPrinter("mean_test_score", "max", total=1, max_epochs=1, step="cross-validation")
+    t = SimpleNamespace(trial_id="s", status="TERMINATED", last_result={"training_iteration": 1,
+                        "mean_test_score": 0.97}, path="/x")  # fmt: skip
+    printer.on_trial_result(0, [], t, t.last_result)
+    assert printer._outcome("s", t.last_result) == "mean_test_score=0.9700"
 
 
 def many(total: int = 1000, **kw) -> ProgressPrinter:
