@@ -15,10 +15,15 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from raytune_suite.errors import ConfigError, RunFailure
+
+# When the command began (this module is the first the console script imports): `run`'s last line splits the time
+# since then into start-up, fit() and publishing.
+STARTED = time.monotonic()
 
 
 def _config_args(p: argparse.ArgumentParser, optional: bool = False) -> None:
@@ -174,10 +179,16 @@ def cmd_new(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from raytune_suite import preflight
 
-    cfg = preflight.run_checks("run", args).cfg  # before Ray, MLflow or any folder exists
-    _print_ignored_keys(cfg)
+    checked = preflight.run_checks("run", args)  # before Ray, MLflow or any folder exists
+    cfg = checked.cfg
+    if getattr(args, "resume", None) is None:  # a resume's saved config names every key: its start warned once
+        _print_ignored_keys(cfg)
     if getattr(args, "resume", None) is not None and args.overrides:
         print("note: --resume continues the sweep's saved config; --set is ignored", file=sys.stderr)
+    if checked.resumed:
+        from raytune_suite.sweep import flags_text
+
+        print(f"note: resuming with the sweep's own {flags_text(checked.resumed)}", file=sys.stderr)
 
     from raytune_suite.sweep import run_sweep
 
@@ -212,8 +223,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
 def print_summary(result, cfg) -> None:
     metric = cfg.tune.metric
     print()
-    print(f"sweep {result.name}: {result.trials} trials in {result.wall_s:.1f}s (fit {result.fit_s:.1f}s), "
-          f"{result.failed} failed")  # fmt: skip
+    print(f"sweep {result.name}: {result.trials} trials, {result.failed} failed")
     if result.best_trial:
         at = f"{cfg.cv.folds}-fold {cfg.cv.scoring}" if cfg.kind == "estimator" else f"at epoch {result.best_epoch}"
         print(f"best trial {result.best_trial}: {metric}={result.best_value:.4f} {at}")
@@ -234,6 +244,23 @@ def print_summary(result, cfg) -> None:
     if result.failed:
         print(f"{result.failed} trial(s) failed: their error.txt files are under {result.storage_path}",
               file=sys.stderr)  # fmt: skip
+    print(time_split(result, STARTED), flush=True)
+
+
+def time_split(result, command_started: float, now: float | None = None) -> str:
+    """The command's wall time so far in three parts that add up to it: start-up (imports and the preflight, then
+    Ray's start beside the MLflow parent run's), `fit()` (Tune's start-up to the first trial, then the trials) and
+    publishing (the report and the best model, Ray's shutdown meanwhile, the runs ended). `validate --plan
+    --calibrate` estimates the same three parts (plan.py)."""
+    now = time.monotonic() if now is None else now
+    total, checks, phases = now - command_started, result.started - command_started, result.phases
+    startup = checks + phases["fit_start"]
+    first = phases["first_trial"] - phases["fit_start"]
+    return (
+        f"time: {total:.1f} s = start-up {startup:.1f} s (imports and checks {checks:.1f} s, Ray and MLflow "
+        f"{phases['ray_up']:.1f} s) + fit() {result.fit_s:.1f} s (first trial at {first:.1f} s) + publishing "
+        f"{total - startup - result.fit_s:.1f} s"
+    )
 
 
 def _active(spec, values: dict) -> bool:

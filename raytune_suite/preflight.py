@@ -20,6 +20,7 @@ Order matters for speed and for side effects:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import re
 import tempfile
@@ -58,6 +59,7 @@ class Preflight:
     raw: dict[str, Any] | None = None
     cfg: ExperimentConfig | None = None
     report_target: tuple[str, str] | None = None  # (tracking URI, parent run id)
+    resumed: dict[str, Any] = dataclasses.field(default_factory=dict)  # flags a resume takes from its sweep folder
 
     def arg(self, name: str) -> Any:
         return getattr(self.args, name, None)
@@ -117,6 +119,8 @@ def check_ray_address(p: Preflight) -> None:
         return
     form = "use auto, HOST:6379 or ray://HOST:10001"
     if address == "local":
+        if p.arg("resume") is not None:  # a private instance instead of the address the sweep started with
+            return
         raise ConfigError("--address local: omit --address to start a private local Ray instance; " + form)
     if address.startswith(("http://", "https://")):
         raise ConfigError(f"--address {address}: a URL is the Jobs API; use `raytune-suite submit` for it, or {form}")
@@ -242,7 +246,7 @@ def check_configured_mlflow_uri(p: Preflight) -> None:
 # -- the target ------------------------------------------------------------------------------------------------
 def check_resources_fit(p: Preflight) -> None:
     """A local Ray instance must hold one trial, or the sweep waits for ever (a cluster's nodes are unknown)."""
-    if p.arg("address"):
+    if joins_cluster(p):
         return
     tune = p.cfg.tune
     workers = tune.workers_per_trial
@@ -261,6 +265,11 @@ def check_resources_fit(p: Preflight) -> None:
         )
 
 
+def joins_cluster(p: Preflight) -> bool:
+    """`--address` names a running Ray to join (`local`, allowed with `--resume`, is a private instance)."""
+    return p.arg("address") not in (None, "local")
+
+
 def tracking_uri(p: Preflight) -> tuple[str, str]:
     """(URI, the field it came from), as `run_sweep` and `submit` pick it."""
     for value, field in (
@@ -275,7 +284,7 @@ def tracking_uri(p: Preflight) -> tuple[str, str]:
 
 def check_tracking_uri_fits_cluster(p: Preflight) -> None:
     """Trials on a cluster are tracked by a driver that may run elsewhere: the store must be a server."""
-    if not p.arg("address") or (p.arg("resume") is not None and not p.arg("mlflow_uri")):
+    if not joins_cluster(p) or (p.arg("resume") is not None and not p.arg("mlflow_uri")):
         return  # a resumed sweep keeps the store its run map names; run_sweep checks that one
     uri, _ = tracking_uri(p)
     if is_local_uri(uri):
@@ -313,12 +322,20 @@ def server_answers(uri: str, field: str) -> None:
 
 def check_resume_target(p: Preflight) -> None:
     """`--resume [DIR]` names a sweep that exists: the same lookup `run_sweep` makes, before the storage probe; with
-    `--num-samples N`, N adds trials to it (grow.py)."""
+    `--num-samples N`, N adds trials to it (grow.py). The checks after it see the sweep as it resumes: its saved
+    config, and the flags it started with (`--num-cpus`, ...) where they are not given again (`sweep.resumed_flags`,
+    which `run_sweep` applies too); `p.resumed` lists the ones taken from the sweep folder."""
     if p.arg("resume") is None:
         return
-    from raytune_suite.sweep import find_sweep_dir, storage_location, stored_config
+    from raytune_suite.sweep import RESUMED_FLAGS, find_sweep_dir, resumed_flags, storage_location, stored_config
 
     sweep_dir = find_sweep_dir(p.args.resume, storage_location(p.arg("storage") or p.cfg.run.storage), p.cfg.name)
+    given = {name: p.arg(name) for name in RESUMED_FLAGS}
+    for name, value in resumed_flags(sweep_dir, given).items():
+        if given[name] is None and value is not None:
+            setattr(p.args, name, value)
+            p.resumed[name] = value
+    p.cfg = stored_config(sweep_dir)
     if p.arg("num_samples") is not None:
         from raytune_suite.grow import check_growth
 
@@ -466,10 +483,10 @@ CHECKS: dict[str, list[Check]] = {
         check_ray_address,
         check_mlflow_uri_flag,
         *CONFIG_CHECKS,
+        check_resume_target,  # then the checks below see the sweep's saved config and flags
         check_resources_fit,
         check_tracking_uri_fits_cluster,
         check_mlflow_server_answers,
-        check_resume_target,
         check_experiment_runs,  # seconds (the data loads): after every quick check
         check_storage,  # last: the only check that writes
     ],

@@ -27,7 +27,7 @@ import threading
 import time
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -45,6 +45,9 @@ if TYPE_CHECKING:
     from raytune_suite.store_writer import WriterStats
 
 SWEEP_CONFIG = "sweep_config.yaml"
+# The command-line settings a sweep ran with that its config does not hold: `--resume DIR` alone reuses them.
+SWEEP_FLAGS = "sweep_flags.json"
+RESUMED_FLAGS = ("num_cpus", "num_gpus", "address", "register_model")
 # Seconds Tune gets to stop after a SIGTERM before the stop is forced: it then waits on trial actors that may never
 # answer (measured: 61 s while trials kept failing); a forced stop still resumes from Tune's last state snapshot.
 STOP_GRACE_S = 10.0
@@ -92,8 +95,9 @@ class SweepResult:
     failed: int
     wall_s: float
     fit_s: float
-    phases: dict[str, float]  # seconds since the start: ray_up, first_trial, fit_end, published, ray_down
+    phases: dict[str, float]  # seconds since the start: ray_up, fit_start, first_trial, fit_end, published, ray_down
     writer: WriterStats | None = None  # what the MLflow writer thread did (store_writer.QueuedClient.stats)
+    started: float = 0.0  # time.monotonic() when run_sweep began: what came before it is the caller's
 
 
 def connect_ray(
@@ -155,15 +159,21 @@ def run_sweep(
     any other exception ends every open run FAILED and propagates. The config and the run map are written before
     any trial starts, so even a driver killed outright leaves a folder that `--resume` continues on the same runs.
     """
+    from raytune_suite.console import quiet_ray
     from raytune_suite.store_writer import HTTP_DEADLINES
 
     for key, value in {**QUIET_ENV, **HTTP_DEADLINES}.items():
         os.environ.setdefault(key, value)
     started = time.monotonic()
     storage_path = storage_location(storage or cfg.run.storage)
+    flags = {"num_cpus": num_cpus, "num_gpus": num_gpus, "address": address, "register_model": register_model}
     if resume is not None:
         sweep_dir = find_sweep_dir(resume, storage_path, cfg.name)
         cfg = stored_config(sweep_dir)
+        flags = resumed_flags(sweep_dir, flags)  # those not given again: as the sweep started
+        num_cpus, num_gpus, address, register_model = (flags[k] for k in RESUMED_FLAGS)
+    if address == "local":  # `--resume DIR --address local`: a private instance, not the sweep's own address
+        address = flags["address"] = None
         if grow_to is not None:
             from raytune_suite.grow import check_growth
 
@@ -178,7 +188,8 @@ def run_sweep(
     from raytune_suite import ray_compat
 
     ray_compat.apply()  # the suite's workarounds of Ray 2.60, for new, resumed and grown sweeps alike
-    hint = ResumeHint(sweep_dir, config_path)
+    quiet_ray()
+    hint = ResumeHint(sweep_dir, config_path, flags)
     tracker = None
     phases: dict[str, float] = {}  # seconds since the start: Ray up, first trial started, fit ended, published...
     ray_down: Future | None = None
@@ -199,9 +210,12 @@ def run_sweep(
             from raytune_suite import spool
             from raytune_suite.publish import publish
 
+            save_flags(flags, sweep_dir)
             phases["ray_up"] = time.monotonic() - started
-            say(f"MLflow parent run {tracker.parent_run_id}; Ray up after {phases['ray_up']:.1f} s")
+            up = f"Ray up after {phases['ray_up']:.1f} s ({ray_shape(address)})"
+            say(f"MLflow parent run {tracker.parent_run_id}; {up}")
             fit_started = time.monotonic()
+            phases["fit_start"] = fit_started - started
             stage, results = fit_stages(cfg, sweep_dir, tracker, trainable, resume is not None, grow_to)
             fit_s = time.monotonic() - fit_started
             phases["first_trial"] = (tracker.first_trial_started or fit_started) - started
@@ -246,7 +260,7 @@ def run_sweep(
         best_trial=best[0] if best else None, best_value=best[1].best if best else None,
         best_epoch=best[1].best_epoch if best else 0, best_config=best[1].best_config if best else {},
         trials=trials, failed=failed, wall_s=time.monotonic() - started, fit_s=fit_s, phases=phases,
-        writer=getattr(tracker.client, "stats", None),
+        writer=getattr(tracker.client, "stats", None), started=started,
     )  # fmt: skip
     if failed == trials:
         first = next(iter(tracker.errors.values()), None) or first_error(results)
@@ -434,7 +448,12 @@ def make_tuner(cfg: ExperimentConfig, sweep_dir: str, tracker, trainable, resume
     from raytune_suite.tuner import build_tuner, restore_tuner
 
     step = "cross-validation" if cfg.kind == "estimator" else "epoch"
-    progress = ProgressPrinter(cfg.tune.metric, cfg.tune.mode, total_trials(cfg), cfg.max_steps(), step=step)
+    # A resumed (or grown) sweep's trials so far, as MLflow holds them: the progress lines go on from their bests.
+    earlier = {tid: (r.best, r.best_epoch) for tid, r in getattr(tracker, "records", {}).items()
+               if r.best is not None and not r.diverged}  # fmt: skip
+    progress = ProgressPrinter(
+        cfg.tune.metric, cfg.tune.mode, total_trials(cfg), cfg.max_steps(), step=step, earlier=earlier
+    )
     callbacks = [tracker, progress, OnFirstResult(prepare_publishing, cfg.kind)]
     if resume and files.exists(files.join(sweep_dir, "tuner.pkl")):
         return restore_tuner(cfg, sweep_dir, callbacks=callbacks, trainable=trainable)
@@ -476,6 +495,50 @@ def save_config(cfg: ExperimentConfig, sweep_dir: str) -> None:
     files.write_text(files.join(sweep_dir, SWEEP_CONFIG), yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
 
 
+def save_flags(flags: dict[str, Any], sweep_dir: str) -> None:
+    """The command-line settings this run uses (`RESUMED_FLAGS`), beside the config: a later `--resume DIR` takes
+    the ones it is not given again from here."""
+    import json
+
+    with contextlib.suppress(OSError):  # the config and run map, written already, are what a resume needs
+        files.write_text(files.join(sweep_dir, SWEEP_FLAGS), json.dumps(flags))
+
+
+def resumed_flags(sweep_dir: str, given: dict[str, Any]) -> dict[str, Any]:
+    """`RESUMED_FLAGS` for a resume: each one given again (not None) wins, the others are the sweep's own."""
+    return {**given, **{k: v for k, v in stored_flags(sweep_dir).items() if given.get(k) is None}}
+
+
+def stored_flags(sweep_dir: str) -> dict[str, Any]:
+    """What `save_flags` kept (the flags that were set), {} for a sweep saved before it existed."""
+    import json
+
+    path = files.join(sweep_dir, SWEEP_FLAGS)
+    try:
+        raw = json.loads(files.read_text(path)) if files.exists(path) else {}
+    except (OSError, ValueError):
+        return {}
+    return {k: raw[k] for k in RESUMED_FLAGS if isinstance(raw, dict) and raw.get(k) is not None}
+
+
+def flags_text(flags: dict[str, Any]) -> str:
+    """`--num-cpus 2 --address auto`: the flags as typed."""
+    return " ".join(f"--{k.replace('_', '-')} {v}" for k, v in flags.items() if v is not None)
+
+
+def ray_shape(address: str | None) -> str:
+    """`local instance: 2 CPUs` or `joined auto: 4 CPUs, 1 GPU`: what the sweep's trials share."""
+    import ray
+
+    try:
+        resources = ray.cluster_resources()
+    except Exception:  # a Ray Client connection may not say
+        return "joined" if address else "local instance"
+    cpus, gpus = resources.get("CPU", 0), resources.get("GPU", 0)
+    shape = f"{cpus:g} CPU{'s' if cpus != 1 else ''}" + (f", {gpus:g} GPU{'s' if gpus != 1 else ''}" if gpus else "")
+    return f"joined {address}: {shape}" if address else f"local instance: {shape}"
+
+
 def stored_config(sweep_dir: str) -> ExperimentConfig:
     import yaml
 
@@ -512,9 +575,12 @@ class ResumeHint:
 
     sweep_dir: str
     config_path: str | Path | None
+    flags: dict[str, Any] = field(default_factory=dict)  # this run's RESUMED_FLAGS
     said: bool = False
 
     def say(self) -> None:
+        """The command, then what the sweep folder keeps for it: `--resume DIR` alone reproduces the sweep (its
+        config, `--set`s and `--num-samples` applied, is in SWEEP_CONFIG, the flags in SWEEP_FLAGS)."""
         if self.said:  # once: the stop deadline may say it too
             return
         self.said = True
@@ -522,6 +588,9 @@ class ResumeHint:
             config = self.config_path or "EXPERIMENT.yaml"
             print(f"sweep state saved; continue it with: raytune-suite run {config} --resume {self.sweep_dir}",
                   file=sys.stderr)  # fmt: skip
+            kept = f", and {flags_text(self.flags)}" if flags_text(self.flags) else ""
+            print(f"  (the sweep folder keeps its config with every --set and --num-samples{kept}: --resume DIR "
+                  "alone runs the sweep as it started; a flag given again wins)", file=sys.stderr)  # fmt: skip
         from raytune_suite.spool import spool_of
 
         spool = spool_of(self.sweep_dir)

@@ -106,6 +106,11 @@ def test_check_ray_address_refuses_other_forms_with_the_accepted_ones(address, m
     refused(preflight.check_ray_address, state(address=address), match)
 
 
+def test_check_ray_address_local_is_a_private_instance_instead_of_a_resumed_sweeps_address():
+    preflight.check_ray_address(state(address="local", resume="ray_results/sweep"))
+    assert not preflight.joins_cluster(state(address="local", resume=""))
+
+
 @pytest.mark.parametrize("address", ["http://127.0.0.1:8265", "https://ray.example.com", "http://head:8265/"])
 def test_check_jobs_address_accepts_http_urls(address):
     preflight.check_jobs_address(state(address=address))
@@ -248,7 +253,23 @@ def test_check_resume_target_needs_a_sweep_to_resume(tmp_path):
             r"^--resume: no sweep of mnist_cnn under .*none")  # fmt: skip
     (tmp_path / "mnist_cnn-1").mkdir()
     (tmp_path / "mnist_cnn-1" / RUN_MAP_FILE).write_text("{}")
-    preflight.check_resume_target(configured(resume="", storage=str(tmp_path)))
+    refused(preflight.check_resume_target, configured(resume="", storage=str(tmp_path)),
+            r"^--resume .*mnist_cnn-1: no sweep_config.yaml there")  # fmt: skip
+
+
+def test_check_resume_target_hands_the_later_checks_the_sweeps_own_config_and_flags(tmp_path):
+    from raytune_suite.sweep import save_config, save_flags
+
+    sweep = tmp_path / "mnist_cnn-1"
+    sweep.mkdir()
+    (sweep / RUN_MAP_FILE).write_text("{}")
+    save_config(load_config(MNIST, ["train.epochs=2", "data.dataset=digits"]), str(sweep))
+    save_flags({"num_cpus": 1, "num_gpus": None, "address": "auto", "register_model": None}, str(sweep))
+    p = configured(resume="", storage=str(tmp_path), num_cpus=None, address="127.0.0.1:6390")
+    preflight.check_resume_target(p)
+    assert (p.cfg.train.epochs, p.cfg.data["dataset"]) == (2, "digits")  # the saved config, its --set values in
+    assert (p.args.num_cpus, p.args.address) == (1, "127.0.0.1:6390")  # a flag given again wins
+    assert p.resumed == {"num_cpus": 1}
 
 
 def test_check_storage_probes_remote_storage_and_names_what_to_check(monkeypatch):
