@@ -29,7 +29,7 @@ def test_new_validate_run(tmp_path, task):
         run = cli("run", "my_model.yaml", "--num-samples", "2", "--set", "train.epochs=2", "--num-cpus", "2",
                   timeout=300)  # fmt: skip
         assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-        assert "2 trials in" in run.stdout and ", 0 failed" in run.stdout
+        assert "2 trials, 0 failed" in run.stdout and run.stdout.strip().splitlines()[-1].startswith("time: ")
     finally:
         shutil.rmtree(ray_tmp, ignore_errors=True)
 
