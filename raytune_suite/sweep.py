@@ -172,8 +172,6 @@ def run_sweep(
         cfg = stored_config(sweep_dir)
         flags = resumed_flags(sweep_dir, flags)  # those not given again: as the sweep started
         num_cpus, num_gpus, address, register_model = (flags[k] for k in RESUMED_FLAGS)
-    if address == "local":  # `--resume DIR --address local`: a private instance, not the sweep's own address
-        address = flags["address"] = None
         if grow_to is not None:
             from raytune_suite.grow import check_growth
 
@@ -183,6 +181,8 @@ def run_sweep(
         uri = tracking_uri or cfg.mlflow.tracking_uri or default_tracking_uri()
         name = cfg.run.name or f"{cfg.name}-{datetime.now():%Y%m%d-%H%M%S}"
         sweep_dir = files.join(storage_path, name)
+    if address == "local":  # `--resume DIR --address local`: a private instance, not the sweep's own address
+        address = flags["address"] = None
     import ray
 
     from raytune_suite import ray_compat
