@@ -146,7 +146,12 @@ def _print_plan(cfg, args: argparse.Namespace) -> None:
     from raytune_suite import plan
 
     budget = plan.budget(cfg)
-    calibration = plan.calibrate(cfg, args.num_cpus) if args.calibrate else None
+    calibration = None
+    if args.calibrate:
+        import raytune_suite.sweep  # noqa: F401  (what `run` imports before its sweep starts: part of its checks)
+
+        checks_s = time.monotonic() - STARTED
+        calibration = plan.calibrate(cfg, args.num_cpus, fixed=True, checks_s=checks_s)
     print(plan.format_plan(budget, cfg, calibration), end="")
 
 

@@ -69,7 +69,7 @@ def train_estimator_trial(config: dict[str, Any]) -> None:
 
     from raytune_suite.experiments import load_experiment
     from raytune_suite.space import resolve_trial_config
-    from raytune_suite.trainable import cached_data, experiment_code, granted_resources
+    from raytune_suite.trial_process import cached_data, experiment_code, granted_resources  # no torch
 
     suite = config["suite"]
     sections = resolve_trial_config(config)

@@ -8,15 +8,31 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from raytune_suite.config import TrainConfig
+    import torch
+    from torch import nn
+
+# torch is imported when an optimizer is built, not with the registry: validating a config (its `train.optimizer`
+# is checked against OPTIMIZERS) must not import torch for an estimator experiment, which never trains with one.
 
 ParamGroups = list[dict[str, Any]]
+
+
+class TrainConfig(Protocol):
+    """What the optimizers read of a trial's `train` section (config.TrainConfig has it). A protocol, not an import:
+    the config validates `train.optimizer` against this registry, so the registry does not import the config."""
+
+    optimizer: str
+    lr: float
+    momentum: float
+    beta1: float
+    beta2: float
+    rmsprop_alpha: float
+    weight_decay: float
+    decay_norms_and_biases: bool
+    model_fields_set: set[str]  # pydantic's: which keys the config set (rmsprop keeps torch's momentum otherwise)
 
 
 @dataclass(frozen=True)
@@ -39,6 +55,8 @@ class OptimizerSpec:
 
 def _sgd(momentum: bool, nesterov: bool = False):
     def build(groups: ParamGroups, cfg: TrainConfig) -> torch.optim.Optimizer:
+        import torch
+
         return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum if momentum else 0.0, nesterov=nesterov)
 
     return build
@@ -47,8 +65,26 @@ def _sgd(momentum: bool, nesterov: bool = False):
 def _rmsprop(groups: ParamGroups, cfg: TrainConfig) -> torch.optim.Optimizer:
     # TrainConfig's momentum default (0.9) is the one heavy-ball SGD wants; RMSprop keeps PyTorch's 0 unless the
     # config sets train.momentum (or tunes it), so `optimizer: rmsprop` trains the RMSprop every paper means.
+    import torch
+
     momentum = cfg.momentum if "momentum" in cfg.model_fields_set else 0.0
     return torch.optim.RMSprop(groups, lr=cfg.lr, alpha=cfg.rmsprop_alpha, momentum=momentum)
+
+
+def _adam(decoupled: bool):
+    def build(groups: ParamGroups, cfg: TrainConfig) -> torch.optim.Optimizer:
+        import torch
+
+        adam = torch.optim.AdamW if decoupled else torch.optim.Adam
+        return adam(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
+
+    return build
+
+
+def _adagrad(groups: ParamGroups, cfg: TrainConfig) -> torch.optim.Optimizer:
+    import torch
+
+    return torch.optim.Adagrad(groups, lr=cfg.lr)
 
 
 OPTIMIZERS: dict[str, OptimizerSpec] = {
@@ -58,16 +94,10 @@ OPTIMIZERS: dict[str, OptimizerSpec] = {
     "nesterov": OptimizerSpec(
         _sgd(momentum=True, nesterov=True), summary="SGD with Nesterov momentum", reads=("momentum",)
     ),
-    "adam": OptimizerSpec(
-        lambda g, c: torch.optim.Adam(g, lr=c.lr, betas=(c.beta1, c.beta2)), summary="Adam", reads=("beta1", "beta2")
-    ),
-    "adamw": OptimizerSpec(
-        lambda g, c: torch.optim.AdamW(g, lr=c.lr, betas=(c.beta1, c.beta2)),
-        summary="Adam with decoupled weight decay",
-        reads=("beta1", "beta2"),
-    ),
+    "adam": OptimizerSpec(_adam(decoupled=False), summary="Adam", reads=("beta1", "beta2")),
+    "adamw": OptimizerSpec(_adam(decoupled=True), summary="Adam with decoupled weight decay", reads=("beta1", "beta2")),
     "rmsprop": OptimizerSpec(_rmsprop, summary="RMSprop", reads=("rmsprop_alpha", "momentum")),
-    "adagrad": OptimizerSpec(lambda g, c: torch.optim.Adagrad(g, lr=c.lr), summary="Adagrad"),
+    "adagrad": OptimizerSpec(_adagrad, summary="Adagrad"),
 }
 
 

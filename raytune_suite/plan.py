@@ -10,7 +10,10 @@ lower bound of the work and the worst case (every trial runs every epoch) an upp
 `calibrate` times one epoch of the config's defaults on this machine (the trainable's own `train_epoch` and
 `evaluate`, on the real training split, with the threads a trial gets), or one cross-validation fit of an estimator,
 and turns the expected work into a wall time: work × seconds / trials at once (`concurrency.plan_concurrency` for a
-local Ray instance of `--num-cpus` CPUs). Nothing here starts Ray or MLflow or writes a file.
+local Ray instance of `--num-cpus` CPUs). Asked for (`fixed=True`, which `validate --plan --calibrate` does), it
+also measures the sweep's fixed costs here (fixed_costs.py: a small sweep of the experiment through the suite on a
+private Ray instance, in a temporary folder) and adds them: start-up, `fit()` and publishing, as `run`'s last line
+splits a real sweep's time. Without it nothing here starts Ray or MLflow or writes a file.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from dataclasses import dataclass
 
 from raytune_suite.concurrency import ClusterView, Concurrency, plan_concurrency
 from raytune_suite.config import ExperimentConfig
+from raytune_suite.fixed_costs import FixedCosts, estimate
 
 
 @dataclass(frozen=True)
@@ -76,12 +80,14 @@ class Calibration:
         what: how it was measured, for the printout.
         concurrency: trials at once on a local Ray instance of this machine's (or --num-cpus) CPUs.
         parallel: units running at once: trials at once, times folds a trial fits in parallel.
+        fixed: the sweep's fixed costs measured here (fixed_costs.py), when asked for.
     """
 
     seconds: float
     what: str
     concurrency: Concurrency
     parallel: int
+    fixed: FixedCosts | None = None
 
     def wall_s(self, work: float) -> float:
         return work * self.seconds / self.parallel
@@ -147,14 +153,23 @@ def decisions(milestones: tuple[float, ...], max_t: int) -> list[tuple[float, in
 
 
 # -- calibration -----------------------------------------------------------------------------------------------
-def calibrate(cfg: ExperimentConfig, num_cpus: int | None = None) -> Calibration:
-    """Time one unit of work here; concurrency as a local Ray instance of `num_cpus` (default: all) would run it."""
+def calibrate(
+    cfg: ExperimentConfig, num_cpus: int | None = None, fixed: bool = False, checks_s: float = 0.0
+) -> Calibration:
+    """Time one unit of work here; concurrency as a local Ray instance of `num_cpus` (default: all) would run it.
+    `fixed`: measure the fixed costs too (seconds, Ray started); `checks_s`: what the command's own imports and
+    checks took (a `run` pays the same)."""
     seconds, what = time_fit(cfg) if cfg.kind == "estimator" else time_epoch(cfg)
     concurrency = local_concurrency(cfg, num_cpus)
     parallel = concurrency.n
     if cfg.kind == "estimator":  # a trial fits its folds with n_jobs = its CPUs (estimators.py)
         parallel *= max(1, min(int(cfg.tune.resources.cpu), cfg.cv.folds))
-    return Calibration(seconds, what, concurrency, parallel)
+    costs = None
+    if fixed:
+        from raytune_suite.fixed_costs import measure
+
+        costs = measure(cfg, num_cpus, checks_s, concurrency.n)
+    return Calibration(seconds, what, concurrency, parallel, costs)
 
 
 def local_concurrency(cfg: ExperimentConfig, num_cpus: int | None) -> Concurrency:
@@ -271,10 +286,29 @@ def _calibration_lines(plan: Plan, c: Calibration) -> list[str]:
     lines = [f"  calibration: {c.seconds:.3g} s per {per}: {c.what}", f"  {c.concurrency.line()}"]
     if c.parallel != c.concurrency.n:
         lines.append(f"  {c.parallel // c.concurrency.n} fold(s) fitted in parallel per trial (tune.resources.cpu)")
-    estimate = f"  wall time: ~{_n(plan.expected)} {unit} × {c.seconds:.3g} s / {c.parallel} ≈ {_duration(expected)}"
+    work = f"~{_n(plan.expected)} {unit} × {c.seconds:.3g} s / {c.parallel} ≈ {_duration(expected)}"
+    if c.fixed is None:
+        text = f"  wall time: {work}"
+        if worst != expected:
+            text += f" (worst case {_duration(worst)})"
+        lines.append(text + "; Ray's start-up, data loading and per-epoch reporting not included")
+        return lines
+    f = c.fixed
+    per = "" if plan.unit == "fit" else f" and {f.per_report:.2g} s per reported epoch"
+    lines.append(
+        f"  fixed costs here: imports and checks {f.checks:.1f} s, Ray's start {f.ray_up:.1f} s, first result "
+        f"{f.first_result:.1f} s, then {f.per_trial:.2g} s per trial{per}, publishing {f.publishing:.1f} s"
+    )
+    reports = plan.trials if plan.unit == "fit" else plan.expected
+    total = estimate(f, plan.trials, reports, expected, c.concurrency.n)
+    line = (
+        f"  wall time: ≈ {_duration(total.total)} = start-up {total.startup:.1f} s + fit() {_duration(total.fit)} "
+        f"(work: {work}) + publishing {total.publishing:.1f} s"
+    )
     if worst != expected:
-        estimate += f" (worst case {_duration(worst)})"
-    lines.append(estimate + "; Ray's start-up, data loading and per-epoch reporting not included")
+        worst_reports = plan.trials if plan.unit == "fit" else plan.worst
+        line += f" (worst case {_duration(estimate(f, plan.trials, worst_reports, worst, c.concurrency.n).total)})"
+    lines.append(line)
     return lines
 
 

@@ -265,6 +265,19 @@ def check_resources_fit(p: Preflight) -> None:
         )
 
 
+def ray_on_this_machine(address: str) -> bool:
+    """`auto` (the Ray this machine started or joined) or HOST:PORT of this machine; not `ray://`, whose client runs
+    Tune's driver, and so its MLflow calls, on the cluster's head."""
+    import socket
+
+    if address == "auto":
+        return True
+    if "://" in address:
+        return False
+    host = address.rpartition(":")[0].strip("[]")
+    return host in {"localhost", "127.0.0.1", "::1", socket.gethostname(), socket.getfqdn()} or host.startswith("127.")
+
+
 def joins_cluster(p: Preflight) -> bool:
     """`--address` names a running Ray to join (`local`, allowed with `--resume`, is a private instance)."""
     return p.arg("address") not in (None, "local")
@@ -283,9 +296,13 @@ def tracking_uri(p: Preflight) -> tuple[str, str]:
 
 
 def check_tracking_uri_fits_cluster(p: Preflight) -> None:
-    """Trials on a cluster are tracked by a driver that may run elsewhere: the store must be a server."""
+    """Trials on a cluster are tracked by a driver that may run elsewhere: the store must be a server. A Ray running
+    on this machine (`ray start --head`, joined with `--address auto` or 127.0.0.1:PORT) keeps the driver, the only
+    process that writes to MLflow, here: a local store works."""
     if not joins_cluster(p) or (p.arg("resume") is not None and not p.arg("mlflow_uri")):
         return  # a resumed sweep keeps the store its run map names; run_sweep checks that one
+    if ray_on_this_machine(p.arg("address")):
+        return
     uri, _ = tracking_uri(p)
     if is_local_uri(uri):
         raise ConfigError(  # the field and words sweep.py and cluster.py use for the same check

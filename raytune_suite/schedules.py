@@ -11,12 +11,23 @@ from __future__ import annotations
 import inspect
 import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING
-
-import torch
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from raytune_suite.config import TrainConfig
+    import torch
+
+
+class TrainConfig(Protocol):
+    """What the schedules read of a trial's `train` section (config.TrainConfig has it). A protocol, not an import:
+    the config validates `train.schedule` against this registry, so the registry does not import the config."""
+
+    schedule: str
+    epochs: int
+    decay_rate: float
+    step_size: float
+    gamma: float
+    warmup_epochs: float
+    min_lr_ratio: float
 
 
 def constant(t: float) -> float:
@@ -88,4 +99,6 @@ def lr_factor_fn(cfg: TrainConfig, steps_per_epoch: int) -> Callable[[int], floa
 def build_scheduler(
     optimizer: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int
 ) -> torch.optim.lr_scheduler.LambdaLR:
+    import torch  # here, not with the registry: validating a config must not import torch (optim.py says why)
+
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor_fn(cfg, steps_per_epoch))

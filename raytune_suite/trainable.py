@@ -14,7 +14,6 @@ import os
 import tempfile
 import warnings
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 import torch
@@ -27,6 +26,7 @@ from raytune_suite.optim import OPTIMIZERS, build_optimizer
 from raytune_suite.regularize import l2_penalty
 from raytune_suite.schedules import build_scheduler
 from raytune_suite.space import resolve_trial_config
+from raytune_suite.trial_process import cached_data, experiment_code, granted_resources  # the trial's process, shared
 
 CHECKPOINT_FILE = "checkpoint.pt"
 EVAL_BATCH = 2048
@@ -67,29 +67,12 @@ class Trial:
         )
 
 
-@lru_cache(maxsize=2)
-def cached_data(ref: str, data_json: str, seed: int) -> Datasets:
-    """Datasets loaded once per worker process; with actor reuse, later trials in the process skip loading."""
-    experiment = load_experiment(ref)
-    return experiment.load_data(experiment.DataConfig.model_validate_json(data_json), seed)
-
-
 def pick_device(gpus: float) -> torch.device:
     if gpus > 0 and torch.cuda.is_available():
         return torch.device("cuda")  # Ray sets CUDA_VISIBLE_DEVICES to this trial's GPU(s)
     if gpus > 0:
         warnings.warn("trial asked for a GPU but CUDA is not available; training on CPU", stacklevel=2)
     return torch.device("cpu")
-
-
-def granted_resources() -> dict[str, float]:
-    """What Ray granted this trial ({"CPU": 1.0, ...}); every CPU of the machine outside a Tune session."""
-    from ray import tune
-
-    try:
-        return dict(tune.get_context().get_trial_resources().required_resources)
-    except Exception:  # outside a Tune session (direct calls in tests)
-        return {"CPU": float(os.cpu_count() or 1)}
 
 
 def placement(device: torch.device) -> dict[str, str]:
@@ -237,26 +220,6 @@ def finite_metrics(metrics: dict[str, float], trial: Trial) -> dict[str, float]:
         return metrics
     worst = WORST if trial.mode == "min" else -WORST
     return {**metrics, trial.metric: worst, "diverged": 1.0}
-
-
-class experiment_code:
-    """Marks a trial's failure in the experiment's own code (data, model, a training step) as a `UserCodeError`,
-    which the sweep does not retry. CUDA running out of memory is left as it is: another try may fit."""
-
-    def __init__(self, experiment: Experiment):
-        self.experiment = experiment
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind, exc, tb) -> bool:
-        if exc is None or not isinstance(exc, Exception) or isinstance(exc, torch.cuda.OutOfMemoryError):
-            return False
-        from raytune_suite.errors import UserCodeError
-        from raytune_suite.frames import user_frame
-
-        message = " ".join(str(exc).split())
-        raise UserCodeError(type(exc).__name__, message, user_frame(self.experiment, tb)) from exc
 
 
 @dataclass

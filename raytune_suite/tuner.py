@@ -17,7 +17,6 @@ from raytune_suite.errors import ConfigError
 from raytune_suite.schedulers import SCHEDULERS
 from raytune_suite.searchers import SEARCHERS
 from raytune_suite.space import build_param_space, grid_size
-from raytune_suite.trainable import train_trial
 
 
 def param_space(cfg: ExperimentConfig) -> dict[str, Any]:
@@ -59,8 +58,9 @@ def trainable_for(cfg: ExperimentConfig, trainable: Callable[[dict], None] | Non
         from raytune_suite.estimators import train_estimator_trial
 
         trainable = train_estimator_trial
-    elif trainable is None:
+    elif trainable is None:  # imported here: an estimator sweep's driver never imports torch
         from raytune_suite.distributed import train_distributed
+        from raytune_suite.trainable import train_trial
 
         trainable = train_distributed if cfg.tune.workers_per_trial > 1 else train_trial
     return tune.with_resources(trainable, trial_resources(cfg))

@@ -139,3 +139,31 @@ def test_the_fold_scores_are_logged_one_step_per_fold_beside_the_step_one_metric
         ("cv_accuracy_fold", 0, 0.25),
         ("cv_accuracy_fold", 1, 0.75),
     ]
+
+
+# -- no torch ------------------------------------------------------------------------------------------------------
+NO_TORCH = """
+import sys
+from raytune_suite.cli import main
+assert main(["validate", sys.argv[1]]) == 0  # the preflight: schema, the experiment module, the smoke check
+from raytune_suite.config import load_config
+from raytune_suite.tuner import param_space, trainable_for
+cfg = load_config(sys.argv[1], [])
+trainable_for(cfg), param_space(cfg)  # what the driver builds its Tuner from
+import raytune_suite.estimators, raytune_suite.trial_process  # what an estimator trial's process imports
+print("torch imported:", "torch" in sys.modules)
+"""
+
+
+def test_an_estimator_experiments_checks_and_trials_never_import_torch():
+    # They did (experiments.py, the optimizer registry, trainable.py): 1.6 s here for the check and for each trial
+    # process before its first trial, ~6 s of a 12-point SVC grid's first result on a busy 2-CPU machine.
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    svc = REPO / "benchmarks" / "experiments" / "breast_cancer_svc.yaml"
+    proc = subprocess.run([sys.executable, "-c", NO_TORCH, str(svc)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "torch imported: False" in proc.stdout

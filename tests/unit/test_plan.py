@@ -10,6 +10,7 @@ from ray.tune.schedulers import ASHAScheduler
 
 from raytune_suite import cli, plan
 from raytune_suite.config import load_config
+from raytune_suite.fixed_costs import FixedCosts, estimate, measuring_config, split_fit
 from tests.conftest import EXPERIMENTS
 
 DIABETES = str(EXPERIMENTS / "diabetes_linear.yaml")
@@ -124,15 +125,59 @@ def test_plan_creates_no_file_or_folder_and_exits_0(tmp_path, monkeypatch, capsy
     assert "worst case: 6,000 trial-epochs" in out
 
 
-def test_calibrate_prints_a_positive_seconds_per_epoch_and_a_wall_time(tmp_path, monkeypatch, capsys):
+def test_calibrate_times_a_positive_seconds_per_epoch_and_a_wall_time(tmp_path, monkeypatch):
+    # The command (`validate --plan --calibrate`) also measures the fixed costs, starting Ray:
+    # tests/integration/test_plan_calibration.py runs it.
     monkeypatch.chdir(tmp_path)
-    assert cli.main(["validate", DIABETES, "--plan", "--calibrate", "--num-cpus", "1"]) == 0
+    cfg = load_config(DIABETES, [])
+    calibration = plan.calibrate(cfg, num_cpus=1)
     assert list(tmp_path.iterdir()) == []
-    out = capsys.readouterr().out
+    out = plan.format_plan(plan.budget(cfg), cfg, calibration)
     seconds = float(re.search(r"calibration: (\S+) s per epoch", out).group(1))
     assert seconds > 0
     assert "concurrency: 1 trial at once" in out
     assert re.search(r"wall time: ~1,422 trial-epochs × \S+ s / 1 ≈", out)
+
+
+COSTS = FixedCosts(checks=3.0, ray_up=8.0, first_result=5.0, per_trial=0.2, per_report=0.05, publishing=2.5,
+                   concurrency=2)  # fmt: skip
+
+
+def test_the_estimate_adds_the_fixed_costs_in_the_parts_run_splits_its_time_into():
+    # It was the work alone: 60 fits x 0.0314 s / 2 = 0.94 s for a 12-point SVC grid whose command took 44.9 s.
+    got = estimate(COSTS, trials=12, reports=12, work_s=0.94, concurrency=2)
+    assert got.startup == 3.0 + 8.0
+    assert got.fit == pytest.approx(5.0 + 5 * 0.2 + 12 / 2 * 0.05 + 0.94)  # 6 waves of 2: 5 hand-overs
+    assert got.publishing == 2.5 and got.total == pytest.approx(got.startup + got.fit + got.publishing)
+
+
+def test_the_plan_prints_the_fixed_costs_and_the_estimate_split_as_run_splits_its_time():
+    cfg = load_config(MNIST, [])  # 20 trials, ASHA: 44.4 trial-epochs expected, 160 at worst
+    calibration = plan.Calibration(2.0, "one epoch", plan.local_concurrency(cfg, 2), 2, COSTS)
+    out = plan.format_plan(plan.budget(cfg), cfg, calibration)
+    assert ("fixed costs here: imports and checks 3.0 s, Ray's start 8.0 s, first result 5.0 s, then 0.2 s per trial "
+            "and 0.05 s per reported epoch, publishing 2.5 s") in out  # fmt: skip
+    fit = 5.0 + 9 * 0.2 + 44.4444 / 2 * 0.05 + 44.4444 * 2.0 / 2
+    found = re.search(r"wall time: ≈ (\S+) s = start-up 11.0 s \+ fit\(\) (\S+) s \(work: ~44.4 trial-epochs × 2 s / 2 "
+                      r"≈ 44 s\) \+ publishing 2.5 s \(worst case (\S+) min\)", out)  # fmt: skip
+    assert found, out
+    assert float(found.group(2)) == pytest.approx(fit, abs=0.5)
+    assert float(found.group(1)) == pytest.approx(11.0 + fit + 2.5, abs=0.5)
+    assert "not included" not in out
+
+
+def test_the_measuring_sweeps_reports_split_into_first_result_hand_over_and_per_epoch():
+    # Two processes, fit() at 100: process 1 runs a (reports 105, 105.1, 105.2) then c (105.5 ...): hand-over 0.3 s.
+    stamps = {(1, "a"): [105.0, 105.1, 105.2], (2, "b"): [105.4, 105.5, 105.6], (1, "c"): [105.5, 105.6, 105.7],
+              (2, "d"): [106.1, 106.2, 106.3]}  # fmt: skip
+    first, per_trial, per_report = split_fit(stamps, 100.0)
+    assert (first, per_trial, per_report) == pytest.approx((5.0, 0.4, 0.1))
+
+
+def test_the_measuring_sweep_is_the_experiment_itself_small_fifo_and_random():
+    mini = measuring_config(load_config(MNIST, []), trials=6)
+    assert (mini.tune.search, mini.tune.scheduler, mini.tune.num_samples, mini.train.epochs) == ("random", "fifo", 6, 3)
+    assert mini.space == load_config(MNIST, []).space and mini.experiment == "mnist_cnn"
 
 
 def test_an_estimator_is_calibrated_by_one_cross_validation_fit():

@@ -223,8 +223,18 @@ def test_check_tracking_uri_fits_cluster_refuses_a_local_store_for_a_cluster(mon
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     preflight.check_tracking_uri_fits_cluster(configured(address=None, mlflow_uri=None))
     preflight.check_tracking_uri_fits_cluster(configured(address="auto", mlflow_uri="http://h:5000"))
-    refused(preflight.check_tracking_uri_fits_cluster, configured(address="auto", mlflow_uri=None),
+    refused(preflight.check_tracking_uri_fits_cluster, configured(address="headnode:6379", mlflow_uri=None),
             r"^mlflow.tracking_uri: sqlite:///.*mlflow.db is local to this machine")  # fmt: skip
+    refused(preflight.check_tracking_uri_fits_cluster, configured(address="ray://127.0.0.1:10001", mlflow_uri=None),
+            r"is local to this machine")  # fmt: skip
+
+
+@pytest.mark.parametrize("address", ["auto", "127.0.0.1:16200", "localhost:6379", "[::1]:6379"])
+def test_check_tracking_uri_fits_cluster_lets_a_ray_on_this_machine_use_a_local_store(monkeypatch, address):
+    # A sweep against `ray start --head` on this machine (the fast way to iterate) was refused: its driver, which
+    # alone writes to MLflow, runs here.
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    preflight.check_tracking_uri_fits_cluster(configured(address=address, mlflow_uri=None))
 
 
 def test_check_mlflow_server_answers_within_seconds_or_says_so(mlflow_like_server):
