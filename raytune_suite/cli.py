@@ -191,7 +191,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if getattr(args, "resume", None) is not None and args.overrides:
         print("note: --resume continues the sweep's saved config; --set is ignored", file=sys.stderr)
     if checked.resumed:
-        from raytune_suite.sweep import flags_text
+        from raytune_suite.sweep_folder import flags_text
 
         print(f"note: resuming with the sweep's own {flags_text(checked.resumed)}", file=sys.stderr)
 
@@ -328,10 +328,10 @@ def cmd_ui(args: argparse.Namespace) -> int:
     preflight.run_checks("ui", args)
 
     from raytune_suite import ui
-    from raytune_suite.store import default_tracking_uri
+    from raytune_suite.store import pick_tracking_uri
     from raytune_suite.sweep import as_sigint
 
-    uri = args.mlflow_uri or default_tracking_uri()
+    uri, _ = pick_tracking_uri(args.mlflow_uri)
     server = ui.start_server(uri, args.port)
     # SIGTERM stops the server like Ctrl-C does: its process group goes with it.
     signal.signal(signal.SIGTERM, as_sigint)

@@ -10,7 +10,7 @@ beside them or wrong for a `raytune-suite` user. Each is removed through somethi
   pipe, a CI log, a file): Ray's `RAY_COLOR_PREFIX=0`.
 - Tune's "Experiment has been interrupted ... Resume experiment with: Tuner.restore(path=..., trainable=...)" after a
   stop: the Python API, which a command-line user cannot run; the suite prints its own resume command instead
-  (`sweep.ResumeHint`).
+  (`sweep_folder.ResumeHint`).
 Logger names and texts are Ray 2.60's; tests/integration/test_resume_command.py fails if one of these lines is back.
 """
 

@@ -40,7 +40,8 @@ from ray.tune.search import Searcher
 from raytune_suite import storage
 from raytune_suite.errors import ConfigError
 from raytune_suite.hyperopt_record import base_searcher, record_config
-from raytune_suite.tuner import total_trials, trial_dirname
+from raytune_suite.sweep_folder import trial_folder, trial_folder_name
+from raytune_suite.tuner import total_trials
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -130,7 +131,7 @@ class Stage:
         its Tuner saved a state of its own leaves the stage before's, which `Tuner.restore` then finishes again."""
         if not self.record.earlier:
             return True
-        earlier = {trial_dirname(t) for t in self.record.earlier}
+        earlier = {trial_folder_name(t) for t in self.record.earlier}
         return any(Path(result.path).name not in earlier for result in results)
 
     @property
@@ -236,7 +237,7 @@ class EarlierTrial:
 
 def read_trial(sweep_dir: str, trial_id: str, failed: bool) -> EarlierTrial | None:
     """The trial's record in its Ray folder; None if the folder holds no `params.json`."""
-    folder = storage.join(sweep_dir, trial_dirname(trial_id))
+    folder = trial_folder(sweep_dir, trial_id)
     params, results = storage.join(folder, "params.json"), storage.join(folder, "result.json")
     if not storage.exists(params):
         return None

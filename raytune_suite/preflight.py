@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-import re
 import tempfile
 import urllib.error
 import urllib.parse
@@ -32,9 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from raytune_suite import sweep_folder
 from raytune_suite.errors import ConfigError, one_line
-from raytune_suite.runmap import RunMap
-from raytune_suite.store import check_local_store, default_tracking_uri, is_local_uri
+from raytune_suite.store import check_local_store, is_local_uri, pick_tracking_uri
 from raytune_suite.store import sqlite_path as sqlite_file
 
 if TYPE_CHECKING:
@@ -48,7 +47,6 @@ SERVER_SCHEMES = ("http", "https")
 DATABASE_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
 HOSTED_SCHEMES = ("databricks", "databricks-uc", "uc")
 FILE_SCHEMES = ("file", "")
-RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
 @dataclass
@@ -285,14 +283,7 @@ def joins_cluster(p: Preflight) -> bool:
 
 def tracking_uri(p: Preflight) -> tuple[str, str]:
     """(URI, the field it came from), as `run_sweep` and `submit` pick it."""
-    for value, field in (
-        (p.arg("mlflow_uri"), "--mlflow-uri"),
-        (p.cfg.mlflow.tracking_uri if p.cfg else None, "mlflow.tracking_uri"),
-        (os.environ.get("MLFLOW_TRACKING_URI"), "$MLFLOW_TRACKING_URI"),
-    ):
-        if value:
-            return value, field
-    return default_tracking_uri(), "--mlflow-uri"
+    return pick_tracking_uri(p.arg("mlflow_uri"), config=p.cfg.mlflow.tracking_uri if p.cfg else None)
 
 
 def check_tracking_uri_fits_cluster(p: Preflight) -> None:
@@ -344,7 +335,13 @@ def check_resume_target(p: Preflight) -> None:
     which `run_sweep` applies too); `p.resumed` lists the ones taken from the sweep folder."""
     if p.arg("resume") is None:
         return
-    from raytune_suite.sweep import RESUMED_FLAGS, find_sweep_dir, resumed_flags, storage_location, stored_config
+    from raytune_suite.sweep_folder import (
+        RESUMED_FLAGS,
+        find_sweep_dir,
+        resumed_flags,
+        storage_location,
+        stored_config,
+    )
 
     sweep_dir = find_sweep_dir(p.args.resume, storage_location(p.arg("storage") or p.cfg.run.storage), p.cfg.name)
     given = {name: p.arg(name) for name in RESUMED_FLAGS}
@@ -416,7 +413,7 @@ def writable_folder(folder: Path, field: str, fix: str = "pass a writable folder
 def check_ui_store(p: Preflight) -> None:
     """`ui`'s SQLite store (--mlflow-uri, else $MLFLOW_TRACKING_URI or ./mlflow.db) can be written: the MLflow server
     creates or migrates it at start and dies with a traceback where it cannot."""
-    uri = p.arg("mlflow_uri") or default_tracking_uri()
+    uri, _ = pick_tracking_uri(p.arg("mlflow_uri"))
     db = sqlite_file(uri)
     if db is None:
         return
@@ -429,7 +426,7 @@ def check_ui_store(p: Preflight) -> None:
 
 
 def check_report_target(p: Preflight) -> None:
-    p.report_target = resolve_report_target(p.args.target, p.arg("mlflow_uri"))
+    p.report_target = sweep_folder.resolve_report_target(p.args.target, p.arg("mlflow_uri"))
     uri = p.report_target[0]
     field = "--mlflow-uri" if p.arg("mlflow_uri") else f"report {p.args.target}"
     check_tracking_uri_form(uri, field)
@@ -439,22 +436,6 @@ def check_report_target(p: Preflight) -> None:
             f"{field}: no MLflow store at {sqlite_path(uri)}; pass --mlflow-uri of the store the sweep used"
         )
     server_answers(uri, field)
-
-
-def resolve_report_target(target: str, uri: str | None) -> tuple[str, str]:
-    """A sweep folder (its `mlflow_runs.json`) or a parent run id -> (tracking URI, parent run id)."""
-    path = Path(target)
-    if path.is_dir():
-        run_map = RunMap.load(path, f"report {target}")
-        return uri or run_map.tracking_uri or default_tracking_uri(), run_map.parent_run_id
-    if path.exists():
-        raise ConfigError(f"report {target}: a file; pass the sweep folder `run` printed, or its parent run id")
-    if not RUN_ID.match(target):
-        raise ConfigError(
-            f"report {target}: no such folder, and not an MLflow run id (32 hex digits); "
-            "pass the sweep folder `run` printed, or its parent run id"
-        )
-    return uri or default_tracking_uri(), target
 
 
 def check_report_run_exists(p: Preflight) -> None:

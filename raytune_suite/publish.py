@@ -19,6 +19,7 @@ from mlflow import MlflowClient
 from raytune_suite import storage
 from raytune_suite.config import ExperimentConfig
 from raytune_suite.store import fluent_tracking_uri
+from raytune_suite.sweep_folder import trial_folder
 
 
 def publish(tracker, cfg: ExperimentConfig, sweep_dir: str, best, register_model: str | None) -> None:
@@ -41,7 +42,7 @@ def publish(tracker, cfg: ExperimentConfig, sweep_dir: str, best, register_model
         except Exception as exc:
             print(f"warning: best estimator not logged: {type(exc).__name__}: {exc}", file=sys.stderr)
         return
-    trial_dir = storage.join(sweep_dir, f"trial_{trial_id}")
+    trial_dir = trial_folder(sweep_dir, trial_id)
     try:
         with local_copy(trial_dir) as local:
             uri = log_best_model(

@@ -123,17 +123,6 @@ def _artifact_text(client, run_id: str, path: str) -> str:
         return Path(client.download_artifacts(run_id, path, tmp)).read_text()
 
 
-def resolve_target(target: str, tracking_uri: str | None) -> tuple[str, str]:
-    """A sweep folder (its `mlflow_runs.json`) or a parent run id -> (tracking URI, parent run id).
-
-    The preflight's resolution (missing folders, corrupt maps and malformed ids are one-line errors there).
-    """
-    from raytune_suite.preflight import resolve_report_target
-
-    return resolve_report_target(target, tracking_uri)
-
-
-# -- table -----------------------------------------------------------------------------------------------------
 def results_table(sweep: SweepData) -> pd.DataFrame:
     """One row per trial, best first: status, epochs trained, final and best objective, tuned config."""
     rows = []

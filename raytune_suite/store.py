@@ -36,6 +36,21 @@ def default_tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path.cwd() / DEFAULT_DB}"
 
 
+def pick_tracking_uri(flag: str | None = None, saved: str | None = None, config: str | None = None) -> tuple[str, str]:
+    """The store a command uses, and the field it came from, by the one rule every command follows: `--mlflow-uri`;
+    the sweep's own store (its run map: `--resume`, `report`, `sync`); the config's `mlflow.tracking_uri`;
+    $MLFLOW_TRACKING_URI; ./mlflow.db (named as `--mlflow-uri`, the flag that changes it)."""
+    for value, field in (
+        (flag, "--mlflow-uri"),
+        (saved, "the sweep's run map"),
+        (config, "mlflow.tracking_uri"),
+        (os.environ.get("MLFLOW_TRACKING_URI"), "$MLFLOW_TRACKING_URI"),
+    ):
+        if value:
+            return value, field
+    return default_tracking_uri(), "--mlflow-uri"
+
+
 def is_local_uri(uri: str) -> bool:
     return uri.startswith(("sqlite:", "file:")) or "://" not in uri
 

@@ -27,7 +27,7 @@ import threading
 import time
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,18 +36,25 @@ from ray import tune
 
 from raytune_suite import storage as files  # the module; `storage` is run_sweep's argument
 from raytune_suite.config import ExperimentConfig
-from raytune_suite.errors import ConfigError, RunFailure, strip_colour
-from raytune_suite.runmap import RUN_MAP_FILE, RunMap
-from raytune_suite.store import default_tracking_uri
+from raytune_suite.errors import RunFailure, strip_colour
+from raytune_suite.runmap import RunMap
+from raytune_suite.store import pick_tracking_uri
+from raytune_suite.sweep_folder import (
+    RESUMED_FLAGS,
+    ResumeHint,
+    find_sweep_dir,
+    resumed_flags,
+    save_config,
+    save_flags,
+    storage_location,
+    stored_config,
+    sweep_name,
+)
 from raytune_suite.tuner import total_trials
 
 if TYPE_CHECKING:
     from raytune_suite.store_writer import WriterStats
 
-SWEEP_CONFIG = "sweep_config.yaml"
-# The command-line settings a sweep ran with that its config does not hold: `--resume DIR` alone reuses them.
-SWEEP_FLAGS = "sweep_flags.json"
-RESUMED_FLAGS = ("num_cpus", "num_gpus", "address", "register_model")
 # Seconds Tune gets to stop after a SIGTERM before the stop is forced: it then waits on trial actors that may never
 # answer (measured: 61 s while trials kept failing); a forced stop still resumes from Tune's last state snapshot.
 STOP_GRACE_S = 10.0
@@ -130,13 +137,6 @@ def connect_ray(
     )  # fmt: skip
 
 
-def storage_location(storage: str) -> str:
-    """An absolute local path (`~` expanded) or a URI (s3://, gs://, ...) kept as given: Tune takes both."""
-    if "://" in storage:
-        return storage
-    return str(Path(storage).expanduser().resolve())
-
-
 def run_sweep(
     cfg: ExperimentConfig,
     *,
@@ -176,9 +176,9 @@ def run_sweep(
             from raytune_suite.grow import check_growth
 
             check_growth(cfg, sweep_dir, grow_to)
-        uri = tracking_uri or RunMap.load(sweep_dir).tracking_uri
+        uri, _ = pick_tracking_uri(tracking_uri, saved=RunMap.load(sweep_dir).tracking_uri)
     else:
-        uri = tracking_uri or cfg.mlflow.tracking_uri or default_tracking_uri()
+        uri, _ = pick_tracking_uri(tracking_uri, config=cfg.mlflow.tracking_uri)
         name = cfg.run.name or f"{cfg.name}-{datetime.now():%Y%m%d-%H%M%S}"
         sweep_dir = files.join(storage_path, name)
     if address == "local":  # `--resume DIR --address local`: a private instance, not the sweep's own address
@@ -346,10 +346,6 @@ def say(text: str) -> None:
     print(text, flush=True)
 
 
-def sweep_name(sweep_dir: str) -> str:
-    return sweep_dir.rstrip("/").rsplit("/", 1)[-1]
-
-
 def open_tracker(cfg: ExperimentConfig, uri: str, sweep_dir: str, resume: bool):
     """The MLflow side of a sweep: a new parent run, its config and run map saved beside Ray's state; or, to
     resume, the parent and child runs the sweep folder names, after what an earlier session spooled is written."""
@@ -488,44 +484,6 @@ def end_runs(tracker, status: str) -> None:
 
 
 # -- resume ----------------------------------------------------------------------------------------------------
-def save_config(cfg: ExperimentConfig, sweep_dir: str) -> None:
-    """The resolved config beside Ray's state, so `--resume` continues exactly the sweep that was started."""
-    import yaml
-
-    files.write_text(files.join(sweep_dir, SWEEP_CONFIG), yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
-
-
-def save_flags(flags: dict[str, Any], sweep_dir: str) -> None:
-    """The command-line settings this run uses (`RESUMED_FLAGS`), beside the config: a later `--resume DIR` takes
-    the ones it is not given again from here."""
-    import json
-
-    with contextlib.suppress(OSError):  # the config and run map, written already, are what a resume needs
-        files.write_text(files.join(sweep_dir, SWEEP_FLAGS), json.dumps(flags))
-
-
-def resumed_flags(sweep_dir: str, given: dict[str, Any]) -> dict[str, Any]:
-    """`RESUMED_FLAGS` for a resume: each one given again (not None) wins, the others are the sweep's own."""
-    return {**given, **{k: v for k, v in stored_flags(sweep_dir).items() if given.get(k) is None}}
-
-
-def stored_flags(sweep_dir: str) -> dict[str, Any]:
-    """What `save_flags` kept (the flags that were set), {} for a sweep saved before it existed."""
-    import json
-
-    path = files.join(sweep_dir, SWEEP_FLAGS)
-    try:
-        raw = json.loads(files.read_text(path)) if files.exists(path) else {}
-    except (OSError, ValueError):
-        return {}
-    return {k: raw[k] for k in RESUMED_FLAGS if isinstance(raw, dict) and raw.get(k) is not None}
-
-
-def flags_text(flags: dict[str, Any]) -> str:
-    """`--num-cpus 2 --address auto`: the flags as typed."""
-    return " ".join(f"--{k.replace('_', '-')} {v}" for k, v in flags.items() if v is not None)
-
-
 def ray_shape(address: str | None) -> str:
     """`local instance: 2 CPUs` or `joined auto: 4 CPUs, 1 GPU`: what the sweep's trials share."""
     import ray
@@ -537,66 +495,6 @@ def ray_shape(address: str | None) -> str:
     cpus, gpus = resources.get("CPU", 0), resources.get("GPU", 0)
     shape = f"{cpus:g} CPU{'s' if cpus != 1 else ''}" + (f", {gpus:g} GPU{'s' if gpus != 1 else ''}" if gpus else "")
     return f"joined {address}: {shape}" if address else f"local instance: {shape}"
-
-
-def stored_config(sweep_dir: str) -> ExperimentConfig:
-    import yaml
-
-    from raytune_suite.config import validate_config
-
-    path = files.join(sweep_dir, SWEEP_CONFIG)
-    if not files.exists(path):
-        raise ConfigError(f"--resume {sweep_dir}: no {SWEEP_CONFIG} there; pass the sweep folder `run` printed")
-    raw = yaml.safe_load(files.read_text(path))
-    tune = raw.setdefault("tune", {})
-    tune.setdefault("split_seed", tune.get("seed", 0))  # saved before split_seed existed: tune.seed made the split
-    return validate_config(raw)
-
-
-def find_sweep_dir(resume: str | Path, storage_path: str, config_name: str) -> str:
-    """`resume` itself (a local folder or a URI), or (empty) the newest sweep of this config under the storage."""
-    if str(resume):
-        found = str(resume) if files.is_remote(resume) else str(Path(resume).resolve())
-        if not RunMap.exists(found):
-            raise ConfigError(f"--resume {resume}: not a sweep folder (no {RUN_MAP_FILE}); "
-                              "pass the folder `run` printed")  # fmt: skip
-        return found
-    candidates = [files.join(storage_path, name) for name in files.list_dirs(storage_path)
-                  if name.startswith(config_name)]  # fmt: skip
-    newest = files.newest([RunMap.path(c) for c in candidates if RunMap.exists(c)])
-    if newest is None:
-        raise ConfigError(f"--resume: no sweep of {config_name} under {storage_path}; pass its folder: --resume DIR")
-    return newest.rsplit("/", 1)[0]
-
-
-@dataclass
-class ResumeHint:
-    """The command that continues an interrupted or failed sweep, printed on the way out."""
-
-    sweep_dir: str
-    config_path: str | Path | None
-    flags: dict[str, Any] = field(default_factory=dict)  # this run's RESUMED_FLAGS
-    said: bool = False
-
-    def say(self) -> None:
-        """The command, then what the sweep folder keeps for it: `--resume DIR` alone reproduces the sweep (its
-        config, `--set`s and `--num-samples` applied, is in SWEEP_CONFIG, the flags in SWEEP_FLAGS)."""
-        if self.said:  # once: the stop deadline may say it too
-            return
-        self.said = True
-        if RunMap.exists(self.sweep_dir):
-            config = self.config_path or "EXPERIMENT.yaml"
-            print(f"sweep state saved; continue it with: raytune-suite run {config} --resume {self.sweep_dir}",
-                  file=sys.stderr)  # fmt: skip
-            kept = f", and {flags_text(self.flags)}" if flags_text(self.flags) else ""
-            print(f"  (the sweep folder keeps its config with every --set and --num-samples{kept}: --resume DIR "
-                  "alone runs the sweep as it started; a flag given again wins)", file=sys.stderr)  # fmt: skip
-        from raytune_suite.spool import spool_of
-
-        spool = spool_of(self.sweep_dir)
-        if spool is not None and (pending := len(spool)):
-            print(f"{pending} MLflow record(s) kept in {spool.folder} (the store did not answer); the resume writes "
-                  f"them, or now: raytune-suite sync {self.sweep_dir}", file=sys.stderr)  # fmt: skip
 
 
 # -- signals ---------------------------------------------------------------------------------------------------

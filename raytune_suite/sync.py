@@ -16,6 +16,7 @@ from types import SimpleNamespace
 
 from raytune_suite.errors import RunFailure
 from raytune_suite.runmap import RunMap
+from raytune_suite.store import pick_tracking_uri
 
 
 @dataclass
@@ -40,7 +41,7 @@ def sync_sweep(sweep_dir: str, tracking_uri: str | None = None) -> SyncResult:
     for key, value in {**QUIET_ENV, **HTTP_DEADLINES}.items():
         os.environ.setdefault(key, value)
     run_map = RunMap.load(sweep_dir, field=f"sync {sweep_dir}")
-    uri = tracking_uri or run_map.tracking_uri
+    uri, _ = pick_tracking_uri(tracking_uri, saved=run_map.tracking_uri)
     client = MlflowClient(uri)
     result = SyncResult()
     spool = spool_of(sweep_dir)
@@ -73,7 +74,7 @@ def publish_now(client, run_map: RunMap, parent, sweep_dir: str) -> None:
     """What the sweep's end would have published: the report on the parent run, the best trial's model on its run."""
     from raytune_suite.publish import publish
     from raytune_suite.spool import PUBLISH_PENDING
-    from raytune_suite.sweep import stored_config
+    from raytune_suite.sweep_folder import stored_config
 
     tags = parent.data.tags
     best = None

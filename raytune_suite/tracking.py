@@ -53,6 +53,7 @@ from raytune_suite.runmap import RunMap
 from raytune_suite.space import SECTIONS, resolve_trial_config
 from raytune_suite.spool import already_done
 from raytune_suite.store import child_runs
+from raytune_suite.sweep_folder import trial_folder
 
 # What Tune adds to every result; everything else in a result is what the trainable reported.
 TUNE_BOOKKEEPING = {
@@ -248,7 +249,7 @@ class MlflowTracker(tune.Callback):
             record.diverged = tags.get("diverged") == "true" or tags.get("stopped_early") == "diverged"
             for m in client.get_metric_history(run_id, metric):
                 tracker._observe(record, m.step, m.value)
-            tracker._backfill(record, storage.join(sweep_dir, f"trial_{trial_id}", "result.json"))
+            tracker._backfill(record, storage.join(trial_folder(sweep_dir, trial_id), "result.json"))
             tracker.records[trial_id] = record
             if run.info.status == "RUNNING":
                 tracker.open_runs.add(run_id)

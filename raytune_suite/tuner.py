@@ -17,6 +17,7 @@ from raytune_suite.errors import ConfigError
 from raytune_suite.schedulers import SCHEDULERS
 from raytune_suite.searchers import SEARCHERS
 from raytune_suite.space import build_param_space, grid_size
+from raytune_suite.sweep_folder import trial_folder_name
 
 
 def param_space(cfg: ExperimentConfig) -> dict[str, Any]:
@@ -68,12 +69,7 @@ def trainable_for(cfg: ExperimentConfig, trainable: Callable[[dict], None] | Non
 
 def short_trial_dirname(trial) -> str:
     """`<trial id>` instead of Ray's default, which packs the whole config into a 200-character folder name."""
-    return trial_dirname(trial.trial_id)
-
-
-def trial_dirname(trial_id: str) -> str:
-    """The folder of a trial in its sweep's folder."""
-    return f"trial_{trial_id}"
+    return trial_folder_name(trial.trial_id)
 
 
 def total_trials(cfg: ExperimentConfig) -> int:

@@ -202,7 +202,7 @@ def test_the_split_has_its_own_seed_so_another_search_seed_keeps_the_same_data(t
 def test_a_sweep_saved_before_split_seed_existed_resumes_on_the_split_its_tune_seed_made(tmp_path):
     import yaml
 
-    from raytune_suite.sweep import SWEEP_CONFIG, stored_config
+    from raytune_suite.sweep_folder import SWEEP_CONFIG, stored_config
 
     saved = load_config(EXPERIMENTS / "diabetes_linear.yaml", ["tune.seed=5"]).model_dump(mode="json")
     del saved["tune"]["split_seed"]

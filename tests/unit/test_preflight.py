@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from raytune_suite import preflight
+from raytune_suite import preflight, sweep_folder
 from raytune_suite.config import load_config
 from raytune_suite.errors import ConfigError
 from raytune_suite.runmap import RUN_MAP_FILE
@@ -268,7 +268,7 @@ def test_check_resume_target_needs_a_sweep_to_resume(tmp_path):
 
 
 def test_check_resume_target_hands_the_later_checks_the_sweeps_own_config_and_flags(tmp_path):
-    from raytune_suite.sweep import save_config, save_flags
+    from raytune_suite.sweep_folder import save_config, save_flags
 
     sweep = tmp_path / "mnist_cnn-1"
     sweep.mkdir()
@@ -448,7 +448,7 @@ def test_an_error_the_yaml_alone_decides_needs_no_heavy_import(override):
 
 
 def test_a_run_id_target_keeps_the_given_store():
-    assert preflight.resolve_report_target("0" * 32, "sqlite:///s.db") == ("sqlite:///s.db", "0" * 32)
+    assert sweep_folder.resolve_report_target("0" * 32, "sqlite:///s.db") == ("sqlite:///s.db", "0" * 32)
 
 
 def test_check_experiment_runs_takes_a_step_and_names_the_experiments_own_line(tmp_path):

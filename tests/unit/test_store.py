@@ -26,7 +26,9 @@ def test_every_child_run_is_listed_however_many_pages_it_takes(tmp_path):
 
 def test_a_sqlite_path_that_is_a_folder_or_an_mlartifacts_file_is_refused_in_one_line(tmp_path):
     (tmp_path / "adir").mkdir()
-    with pytest.raises(ConfigError, match=r"adir is a folder; name the SQLite file, e.g\. sqlite:///.*adir/mlflow\.db$"):
+    with pytest.raises(
+        ConfigError, match=r"adir is a folder; name the SQLite file, e.g\. sqlite:///.*adir/mlflow\.db$"
+    ):
         store.check_local_store(f"sqlite:///{tmp_path / 'adir'}", "--mlflow-uri")
     (tmp_path / "mlartifacts").write_text("not a folder")
     with pytest.raises(ConfigError, match=r"mlartifacts, where this store keeps the runs' artifacts, is a file"):
