@@ -82,6 +82,7 @@ def child(args: argparse.Namespace) -> None:
     from raytune_suite import publish as publishing
     from raytune_suite import sweep
     from raytune_suite.config import load_config
+    from raytune_suite.kinds import kind_of
     from raytune_suite.sweep import connect_ray
 
     overrides = [
@@ -97,7 +98,7 @@ def child(args: argparse.Namespace) -> None:
     after_ray = rss_mb()
     # What any sweep imports once (MLflow, SQLAlchemy, torch, matplotlib, scikit-learn), imported here first so
     # that the growth measured is what the trials add; its own size is printed beside it.
-    sweep.prepare_publishing(cfg.kind)
+    sweep.prepare_publishing(kind_of(cfg))
     import mlflow.store.tracking.sqlalchemy_store  # noqa: F401
 
     base = rss_mb()

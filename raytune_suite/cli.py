@@ -9,6 +9,7 @@ by the end: `sync` writes what was kept), 2 bad input
 from __future__ import annotations
 
 import argparse
+import contextlib
 import faulthandler
 import gc
 import os
@@ -20,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from raytune_suite.errors import ConfigError, RunFailure
+from raytune_suite.stops import request_stop
 
 # When the command began (this module is the first the console script imports): `run`'s last line splits the time
 # since then into start-up, fit() and publishing.
@@ -128,10 +130,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
     trials = f"{total_trials(cfg)} trial(s)"
     if cfg.tune.search == "grid":
         trials += f" ({grid_size(cfg.space, grid=True)} grid point(s) × num_samples {cfg.tune.num_samples})"
-    if cfg.kind == "estimator":
-        steps = f"{cfg.cv.folds}-fold cross-validation (scoring={cfg.cv.scoring}) per trial"
-    else:
-        steps = f"{cfg.train.epochs} epoch(s) max"
+    from raytune_suite.kinds import kind_of
+
+    steps = kind_of(cfg).steps_text(cfg)
     print(
         f"ok: {cfg.name} ({cfg.experiment}): {tuned} tuned parameter(s), {trials}, "
         f"search={cfg.tune.search}, scheduler={cfg.tune.scheduler}, "
@@ -226,11 +227,13 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 
 def print_summary(result, cfg) -> None:
+    from raytune_suite.kinds import kind_of
+
     metric = cfg.tune.metric
     print()
     print(f"sweep {result.name}: {result.trials} trials, {result.failed} failed")
     if result.best_trial:
-        at = f"{cfg.cv.folds}-fold {cfg.cv.scoring}" if cfg.kind == "estimator" else f"at epoch {result.best_epoch}"
+        at = kind_of(cfg).best_at(cfg, result.best_epoch)
         print(f"best trial {result.best_trial}: {metric}={result.best_value:.4f} {at}")
         for section, params in cfg.space.items():
             values = result.best_config.get(section, {})
@@ -391,23 +394,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _stop(signum, frame) -> None:
-    raise KeyboardInterrupt
-
-
 def entry() -> None:
     """The console script: `main`, stacks on SIGUSR1 and on a crash, and an exit that cannot hang after a stop."""
     # A SIGTERM before a command installs its own handling (while it imports and checks its input: seconds) is a
     # stop like any other (exit 130), not the default death (143, nothing said).
-    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGTERM, request_stop)
     faulthandler.enable(all_threads=True)  # a crash (SIGSEGV, SIGABRT...) prints every thread's Python stack
     if hasattr(signal, "SIGUSR1"):
         faulthandler.register(signal.SIGUSR1, all_threads=True)
     code = main()
     if code == 130:
         exit_within(EXIT_GRACE_S, code)
+        exit_after_a_stop()
     skip_final_collection()
     sys.exit(code)
+
+
+def exit_after_a_stop() -> None:
+    """Exit 130 after the exit hooks, without the interpreter's own finalisation. A KeyboardInterrupt that passed
+    through code a C extension ran with PyRun_* (torch's import, cut short by the stop) leaves CPython's
+    "unhandled KeyboardInterrupt" flag set although the command caught it, and after an orderly exit the
+    interpreter then kills itself with SIGINT (-2, nothing said): 1 stop in 15 at 1.1 s into `run` here."""
+    import atexit
+
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(130)
 
 
 def skip_final_collection() -> None:

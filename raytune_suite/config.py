@@ -328,10 +328,6 @@ class ExperimentConfig(BaseModel):
 
         return load_experiment(self.experiment).kind
 
-    def max_steps(self) -> int:
-        """Results one trial reports if nothing stops it: an epoch each, or one cross-validation of an estimator."""
-        return 1 if self.kind == "estimator" else self.train.epochs
-
     def fixed_sections(self) -> dict[str, dict[str, Any]]:
         """The fixed (untuned) values of every section, as plain dicts; an estimator experiment has no `train`.
 

@@ -153,7 +153,10 @@ class Experiment:
 @cache
 def load_experiment(ref: str) -> Experiment:
     """Import an experiment by name (`mnist_cnn` -> experiments.mnist_cnn), dotted module or .py path."""
-    module = _import(ref)
+    from raytune_suite.stops import stops_held
+
+    with stops_held():  # the module imports torch or scikit-learn: a stop then is raised once it is done
+        module = _import(ref)
     estimator = hasattr(module, "build_estimator")
     if estimator and hasattr(module, "build_model"):
         raise ConfigError(

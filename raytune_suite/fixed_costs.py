@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from raytune_suite.config import ExperimentConfig
+from raytune_suite.kinds import kind_of
 
 # Trials of the measuring sweep: at least two per trial process (a hand-over each), and enough for the report's
 # parameter-importance plot (report.MIN_TRIALS_FOR_IMPORTANCE), which publishing then draws as a real sweep's does.
@@ -99,7 +100,7 @@ def measuring_config(cfg: ExperimentConfig, trials: int) -> ExperimentConfig:
                 "points_to_evaluate": [], "max_failures": 0}
     )  # fmt: skip
     update: dict[str, Any] = {"tune": tune, "run": cfg.run.model_copy(update={"name": "fixed-costs"})}
-    if cfg.kind != "estimator":
+    if kind_of(cfg).per_epoch:
         train = cfg.train.model_copy(update={"epochs": REPORTS, "warmup_epochs": 0.0})
         update["train"] = train
     return cfg.model_copy(update=update)

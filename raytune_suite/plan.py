@@ -19,12 +19,12 @@ splits a real sweep's time. Without it nothing here starts Ray or MLflow or writ
 from __future__ import annotations
 
 import os
-import time
 from dataclasses import dataclass
 
 from raytune_suite.concurrency import ClusterView, Concurrency, plan_concurrency
 from raytune_suite.config import ExperimentConfig
 from raytune_suite.fixed_costs import FixedCosts, estimate
+from raytune_suite.kinds import kind_of
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,7 @@ def budget(cfg: ExperimentConfig) -> Plan:
 
     trials = total_trials(cfg)
     scheduler = cfg.tune.scheduler
-    if cfg.kind == "estimator":
+    if kind_of(cfg).plan_unit == "fit":
         fits = trials * cfg.cv.folds
         return Plan(trials, scheduler, "fit", cfg.cv.folds, fits, fits)
     if scheduler == "asha":
@@ -159,11 +159,10 @@ def calibrate(
     """Time one unit of work here; concurrency as a local Ray instance of `num_cpus` (default: all) would run it.
     `fixed`: measure the fixed costs too (seconds, Ray started); `checks_s`: what the command's own imports and
     checks took (a `run` pays the same)."""
-    seconds, what = time_fit(cfg) if cfg.kind == "estimator" else time_epoch(cfg)
+    kind = kind_of(cfg)
+    seconds, what = kind.time_unit(cfg)
     concurrency = local_concurrency(cfg, num_cpus)
-    parallel = concurrency.n
-    if cfg.kind == "estimator":  # a trial fits its folds with n_jobs = its CPUs (estimators.py)
-        parallel *= max(1, min(int(cfg.tune.resources.cpu), cfg.cv.folds))
+    parallel = concurrency.n * kind.parallel_units(cfg)
     costs = None
     if fixed:
         from raytune_suite.fixed_costs import measure
@@ -179,56 +178,6 @@ def local_concurrency(cfg: ExperimentConfig, num_cpus: int | None) -> Concurrenc
 
     local = {"CPU": float(num_cpus or os.cpu_count() or 1), "GPU": float(torch.cuda.device_count())}
     return plan_concurrency(cfg, cluster=ClusterView(local), trials=total_trials(cfg))
-
-
-def time_epoch(cfg: ExperimentConfig) -> tuple[float, str]:
-    """One epoch of the defaults through the trainable's own `one_epoch` (train + evaluate), as a trial runs it;
-    data loading and model building are not timed."""
-    import torch
-
-    from raytune_suite.smoke import user_code
-    from raytune_suite.trainable import Trial, build_training, one_epoch, pick_device, resolve_precision
-    from raytune_suite.tuner import param_space
-
-    trial = Trial.from_config({**cfg.fixed_sections(), "suite": param_space(cfg)["suite"]})
-    threads, before = max(1, int(cfg.tune.resources.cpu)), torch.get_num_threads()
-    torch.set_num_threads(threads)  # what the trainable gives a trial
-    try:
-        device = pick_device(cfg.tune.resources.gpu)
-        trial.train = trial.train.model_copy(update={"precision": resolve_precision(trial.train.precision, device)})
-        with user_code(trial.experiment, "an epoch of the defaults"):
-            data = trial.experiment.load_data(trial.data, trial.split_seed)
-            training = build_training(trial, data, device)
-            started = time.perf_counter()
-            one_epoch(training, 1)
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            seconds = time.perf_counter() - started
-    finally:
-        torch.set_num_threads(before)
-    return seconds, f"one epoch of the defaults ({len(data.train_y)} training examples, {threads} thread(s), {device})"
-
-
-def time_fit(cfg: ExperimentConfig) -> tuple[float, str]:
-    """One cross-validation fit and score of the defaults: the first fold, as a trial fits it."""
-    from sklearn.model_selection import cross_validate
-
-    from raytune_suite.estimators import cv_splitter
-    from raytune_suite.experiments import load_experiment
-    from raytune_suite.smoke import user_code
-
-    experiment = load_experiment(cfg.experiment)
-    sections = cfg.fixed_sections()
-    with user_code(experiment, "load_data"):
-        x, y = experiment.load_data(experiment.DataConfig.model_validate(sections["data"]), cfg.tune.split_seed)
-    with user_code(experiment, "build_estimator"):
-        estimator = experiment.build_estimator(experiment.ModelConfig.model_validate(sections["model"]))
-    first = next(cv_splitter(cfg.cv, estimator, y, cfg.tune.split_seed).split(x, y))
-    with user_code(experiment, "the estimator's fit"):
-        started = time.perf_counter()
-        cross_validate(estimator, x, y, cv=[first], scoring=cfg.cv.scoring, error_score="raise")
-        seconds = time.perf_counter() - started
-    return seconds, f"one fit and score of the defaults (fold 1 of {cfg.cv.folds}, {len(first[0])} examples)"
 
 
 # -- the printout ----------------------------------------------------------------------------------------------

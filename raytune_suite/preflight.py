@@ -457,9 +457,9 @@ def check_report_run_exists(p: Preflight) -> None:
 def check_experiment_runs(p: Preflight) -> None:
     """The experiment's data loads and its model runs forward and backward, for the defaults and the space's far corner
     (smoke.py): its own bugs are one line here, not every trial failing after Ray and MLflow started."""
-    from raytune_suite.smoke import smoke_check
+    from raytune_suite.kinds import kind_of
 
-    smoke_check(p.cfg)
+    kind_of(p.cfg).smoke_check(p.cfg)
 
 
 # -- the registry ----------------------------------------------------------------------------------------------

@@ -60,6 +60,9 @@ class SweepData:
     rungs: list[int]
     space: dict[str, dict[str, Any]]
     trials: list[TrialData] = field(default_factory=list)
+    # Results form learning curves (a torch sweep's epochs); an estimator sweep reports one cross-validated score
+    # per trial: no curve, no early stop, no best epoch (the parent run's `step` tag, kinds.py).
+    per_epoch: bool = True
 
     @property
     def objective(self) -> Objective:
@@ -101,9 +104,11 @@ def load_sweep(client, parent_run_id: str) -> SweepData:
     if tune_cfg.get("scheduler") == "asha":
         asha = tune_cfg.get("asha", {})
         rungs = rungs_below(int(asha.get("grace_period", 1)), float(asha.get("reduction_factor", 3)), epochs)
+    step = tags.get("step") or ("cross-validation" if "cv.folds" in parent.data.params else "epoch")  # older sweeps
     sweep = SweepData(
         name=parent.info.run_name, parent_run_id=parent_run_id, experiment_id=parent.info.experiment_id,
         metric=metric, mode=mode, scheduler=tune_cfg.get("scheduler", ""), epochs=epochs, rungs=rungs, space=space,
+        per_epoch=step == "epoch",
     )  # fmt: skip
     from raytune_suite.store import child_runs
 
@@ -130,16 +135,19 @@ def results_table(sweep: SweepData) -> pd.DataFrame:
         best = sweep.objective.best(v for _, v in t.history)
         best = float("nan") if best is None else best
         best_epoch = next((s for s, v in t.history if v == best), None)
-        row = {
-            "trial": t.trial_id,
-            "status": t.status,
-            "stopped_early": t.tags.get("stopped_early", ""),
-            "diverged": diverged(t),
-            "epochs": int(t.history[-1][0]) if t.history else 0,
-            f"final_{sweep.metric}": t.history[-1][1] if t.history else float("nan"),
-            f"best_{sweep.metric}": best,
-            "best_epoch": best_epoch,
-        }
+        if sweep.per_epoch:
+            row = {
+                "trial": t.trial_id,
+                "status": t.status,
+                "stopped_early": t.tags.get("stopped_early", ""),
+                "diverged": diverged(t),
+                "epochs": int(t.history[-1][0]) if t.history else 0,
+                f"final_{sweep.metric}": t.history[-1][1] if t.history else float("nan"),
+                f"best_{sweep.metric}": best,
+                "best_epoch": best_epoch,
+            }
+        else:  # one score per trial
+            row = {"trial": t.trial_id, "status": t.status, "diverged": diverged(t), f"best_{sweep.metric}": best}
         row.update({k: _typed(t.params.get(k)) if sweep.active(k, t.params) else None for k in sweep.tuned})
         generations = int(t.tags.get("generation", 0))
         if generations:
@@ -325,9 +333,11 @@ def write_report(sweep: SweepData, out: Path, top_k: int = 10) -> list[Path]:
     table.to_csv(out / RESULTS_CSV, index=False)
     written = [out / RESULTS_CSV]
     if not table.empty:
-        plot_learning_curves(sweep, table, out / PLOTS[0])
+        if sweep.per_epoch:  # a curve of one point per trial says nothing
+            plot_learning_curves(sweep, table, out / PLOTS[0])
+            written.append(out / PLOTS[0])
         plot_parallel_coordinates(sweep, table, out / PLOTS[1])
-        written += [out / PLOTS[0], out / PLOTS[1]]
+        written.append(out / PLOTS[1])
         scores = importance(sweep, table)
         if scores is not None:
             plot_importance(sweep, scores, out / PLOTS[2])
@@ -338,6 +348,7 @@ def write_report(sweep: SweepData, out: Path, top_k: int = 10) -> list[Path]:
 
 def top_trials(sweep: SweepData, table: pd.DataFrame, k: int) -> pd.DataFrame:
     shown = ["trial", "status", "stopped_early", "epochs", f"best_{sweep.metric}", "best_epoch"]
+    shown = [c for c in shown if c in table]  # an estimator sweep has no epochs
     shown += [c for c in sweep.tuned if c in table]
     return table[shown].head(k) if not table.empty else table
 
@@ -351,7 +362,7 @@ def render_html(sweep: SweepData, table: pd.DataFrame, images: list[Path], top_k
     best = table.iloc[0] if not table.empty else None
     headline = (
         f"best trial <b>{html.escape(str(best['trial']))}</b>: {sweep.metric} = {best[f'best_{sweep.metric}']:.4f}"
-        f" at epoch {best['best_epoch']}"
+        + (f" at epoch {best['best_epoch']}" if sweep.per_epoch else "")
         if best is not None
         else "no trial reported a result"
     )

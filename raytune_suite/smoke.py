@@ -27,13 +27,11 @@ from raytune_suite.frames import defined_at, user_frame
 EXAMPLES = 8  # enough for a batch-norm layer, few enough to cost milliseconds
 
 
-def smoke_check(cfg: ExperimentConfig) -> None:
+def torch_smoke_check(cfg: ExperimentConfig) -> None:
+    """A torch experiment (build_model): see the module docstring."""
     from raytune_suite.experiments import load_experiment
 
     experiment = load_experiment(cfg.experiment)
-    if experiment.kind == "estimator":
-        estimator_smoke_check(cfg, experiment)
-        return
     with user_code(experiment, "load_data"):
         data = experiment.load_data(experiment.DataConfig.model_validate(cfg.data), cfg.tune.split_seed)
     check_datasets(experiment, data)
@@ -54,7 +52,7 @@ def far_corner(cfg: ExperimentConfig, position: int = -1) -> dict[str, dict[str,
     return sections
 
 
-def estimator_smoke_check(cfg: ExperimentConfig, experiment) -> None:
+def estimator_smoke_check(cfg: ExperimentConfig) -> None:
     """An estimator experiment: its data loads as (X, y), `cv.folds` splits it, and its estimator fits and is
     scored by `cv.scoring` on a few examples, for the defaults and both corners of the space (the first and the
     last candidates: a solver that cannot take a penalty fails here, not in every trial)."""
@@ -62,7 +60,9 @@ def estimator_smoke_check(cfg: ExperimentConfig, experiment) -> None:
     from sklearn.utils import resample
 
     from raytune_suite.estimators import cv_splitter
+    from raytune_suite.experiments import load_experiment
 
+    experiment = load_experiment(cfg.experiment)
     with user_code(experiment, "load_data"):
         data = experiment.load_data(experiment.DataConfig.model_validate(cfg.data), cfg.tune.split_seed)
     if not (isinstance(data, tuple | list) and len(data) == 2 and examples(data[0]) == examples(data[1]) > 0):

@@ -37,6 +37,7 @@ from ray import tune
 from raytune_suite import storage as files  # the module; `storage` is run_sweep's argument
 from raytune_suite.config import ExperimentConfig
 from raytune_suite.errors import RunFailure, strip_colour
+from raytune_suite.kinds import Kind, kind_of
 from raytune_suite.runmap import RunMap
 from raytune_suite.store import pick_tracking_uri
 from raytune_suite.sweep_folder import (
@@ -202,7 +203,7 @@ def run_sweep(
             opening = in_background(open_tracker_then_warm, cfg, uri, sweep_dir, resume is not None)
             try:
                 with stops_held_until_ray_is_up():
-                    connect_ray(address, num_cpus=num_cpus, num_gpus=num_gpus, dashboard=cfg.tune.workers_per_trial > 1)
+                    connect_ray(address, num_cpus=num_cpus, num_gpus=num_gpus, dashboard=kind_of(cfg).uses_dashboard)
             finally:
                 tracker = opening.result()
             from mlflow.entities import RunStatus  # imported by now, on the tracker's thread
@@ -330,16 +331,13 @@ class OnFirstResult(tune.Callback):
             in_background(*call)
 
 
-def prepare_publishing(kind: str) -> None:
-    """Import what publishing needs after the last trial (report libraries; torch and mlflow.pytorch, or
-    mlflow.sklearn: mlflow.pytorch alone takes ~1.1 s here), while the trials train."""
+def prepare_publishing(kind: Kind) -> None:
+    """Import what publishing needs after the last trial (the report's libraries, the kind's model flavour) while
+    the trials train."""
     from raytune_suite import report
 
     report.prepare()
-    if kind == "estimator":
-        import mlflow.sklearn
-    else:
-        import mlflow.pytorch  # noqa: F401  (imports torch)
+    kind.prepare_publishing()
 
 
 def say(text: str) -> None:
@@ -354,7 +352,7 @@ def open_tracker(cfg: ExperimentConfig, uri: str, sweep_dir: str, resume: bool):
     from raytune_suite.store import open_sweep_store
 
     track = {"track_config": cfg.tune.scheduler == "pbt"}
-    objective = (cfg.tune.metric, cfg.tune.mode, cfg.max_steps())
+    objective = (cfg.tune.metric, cfg.tune.mode, kind_of(cfg).max_steps(cfg))
     spool = Spool(spool_folder(sweep_dir))
     if resume:
         client, _ = open_sweep_store(uri, None)
@@ -443,14 +441,14 @@ def make_tuner(cfg: ExperimentConfig, sweep_dir: str, tracker, trainable, resume
     from raytune_suite.progress import ProgressPrinter
     from raytune_suite.tuner import build_tuner, restore_tuner
 
-    step = "cross-validation" if cfg.kind == "estimator" else "epoch"
+    kind = kind_of(cfg)
     # A resumed (or grown) sweep's trials so far, as MLflow holds them: the progress lines go on from their bests.
     earlier = {tid: (r.best, r.best_epoch) for tid, r in getattr(tracker, "records", {}).items()
                if r.best is not None and not r.diverged}  # fmt: skip
     progress = ProgressPrinter(
-        cfg.tune.metric, cfg.tune.mode, total_trials(cfg), cfg.max_steps(), step=step, earlier=earlier
+        cfg.tune.metric, cfg.tune.mode, total_trials(cfg), kind.max_steps(cfg), step=kind.step, earlier=earlier
     )
-    callbacks = [tracker, progress, OnFirstResult(prepare_publishing, cfg.kind)]
+    callbacks = [tracker, progress, OnFirstResult(prepare_publishing, kind)]
     if resume and files.exists(files.join(sweep_dir, "tuner.pkl")):
         return restore_tuner(cfg, sweep_dir, callbacks=callbacks, trainable=trainable)
     if resume:

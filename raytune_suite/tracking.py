@@ -48,6 +48,7 @@ from raytune_suite import storage
 from raytune_suite.config import ExperimentConfig
 from raytune_suite.errors import UserCodeError, strip_colour
 from raytune_suite.estimators import SERIES
+from raytune_suite.kinds import kind_of
 from raytune_suite.objective import Objective, is_number
 from raytune_suite.runmap import RunMap
 from raytune_suite.space import SECTIONS, resolve_trial_config
@@ -96,7 +97,9 @@ def git_commit() -> str | None:
 
 
 def start_parent_run(client: MlflowClient, experiment_id: str, cfg: ExperimentConfig, sweep_name: str) -> str:
-    """The sweep's parent run: fixed config as params, space and resolved config as artifacts."""
+    """The sweep's parent run: fixed config as params, space and resolved config as artifacts; its kind and what one
+    result is (`step`: epoch or cross-validation) as tags, which the report reads."""
+    kind = kind_of(cfg)
     tags = {
         MLFLOW_RUN_NAME: sweep_name,
         "raytune_suite.sweep": sweep_name,
@@ -105,17 +108,14 @@ def start_parent_run(client: MlflowClient, experiment_id: str, cfg: ExperimentCo
         "scheduler": cfg.tune.scheduler,
         "metric": cfg.tune.metric,
         "mode": cfg.tune.mode,
+        "kind": kind.name,
+        "step": kind.step,
     }
     if commit := git_commit():
         tags["git_commit"] = commit
     run = client.create_run(experiment_id, run_name=sweep_name, tags=tags)
     params = flatten(cfg.fixed_sections())
-    estimator = cfg.kind == "estimator"
-    inert = {"asha", "checkpoint_every", "workers_per_trial"} if estimator else set()
-    tune_params = cfg.tune.model_dump(exclude={"points_to_evaluate", *inert})
-    params.update({f"tune.{k}": str(v) for k, v in tune_params.items()})
-    if estimator:
-        params.update({f"cv.{k}": str(v) for k, v in cfg.cv.model_dump().items()})
+    params.update(kind.parent_params(cfg))
     client.log_batch(run.info.run_id, params=[Param(k, v) for k, v in params.items()])
     space = {s: {n: p.model_dump(exclude_none=True) for n, p in ps.items()} for s, ps in cfg.space.items()}
     client.log_text(run.info.run_id, yaml.safe_dump(space, sort_keys=False), "search_space.yaml")

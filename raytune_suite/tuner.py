@@ -14,6 +14,7 @@ from ray import tune
 from raytune_suite.concurrency import plan_concurrency
 from raytune_suite.config import ExperimentConfig
 from raytune_suite.errors import ConfigError
+from raytune_suite.kinds import kind_of
 from raytune_suite.schedulers import SCHEDULERS
 from raytune_suite.searchers import SEARCHERS
 from raytune_suite.space import build_param_space, grid_size
@@ -23,48 +24,16 @@ from raytune_suite.sweep_folder import trial_folder_name
 def param_space(cfg: ExperimentConfig) -> dict[str, Any]:
     """What every trial's config holds: the sampled sections plus the sweep's fixed `suite` settings."""
     space = build_param_space(cfg.fixed_sections(), cfg.space, grid=cfg.tune.search == "grid")
-    space["suite"] = {
-        "experiment": cfg.experiment,
-        "seed": cfg.tune.seed,
-        "split_seed": cfg.tune.split_seed,
-        "metric": cfg.tune.metric,
-        "mode": cfg.tune.mode,
-        "checkpoint_every": cfg.tune.checkpoint_every,
-    }
-    if cfg.kind == "estimator":  # what its cross-validation needs (estimators.py)
-        space["suite"]["cv"] = cfg.cv.model_dump()
-    if cfg.tune.workers_per_trial > 1:  # what the trial's TorchTrainer needs (distributed.py)
-        space["suite"].update(
-            workers_per_trial=cfg.tune.workers_per_trial,
-            worker_resources={"cpu": cfg.tune.resources.cpu, "gpu": cfg.tune.resources.gpu},
-            max_failures=cfg.tune.max_failures,
-        )
+    space["suite"] = kind_of(cfg).suite(cfg)
     return space
 
 
-def trial_resources(cfg: ExperimentConfig) -> dict[str, float]:
-    """What the Tune trial itself reserves. A multi-worker trial reserves almost nothing: its training workers
-    reserve `tune.resources` each (distributed.py), and a trial holding CPUs its workers need could deadlock."""
-    if cfg.tune.workers_per_trial > 1:
-        from raytune_suite.distributed import OUTER_CPU
-
-        return {"cpu": OUTER_CPU, "gpu": 0}
-    return {"cpu": cfg.tune.resources.cpu, "gpu": cfg.tune.resources.gpu}
-
-
 def trainable_for(cfg: ExperimentConfig, trainable: Callable[[dict], None] | None = None):
-    """The trainable every trial of this sweep runs, with the resources it reserves: decided here once, for new
-    and for resumed sweeps alike (a resumed DDP sweep must train with DDP again)."""
-    if trainable is None and cfg.kind == "estimator":
-        from raytune_suite.estimators import train_estimator_trial
-
-        trainable = train_estimator_trial
-    elif trainable is None:  # imported here: an estimator sweep's driver never imports torch
-        from raytune_suite.distributed import train_distributed
-        from raytune_suite.trainable import train_trial
-
-        trainable = train_distributed if cfg.tune.workers_per_trial > 1 else train_trial
-    return tune.with_resources(trainable, trial_resources(cfg))
+    """The trainable every trial of this sweep runs (its kind's, unless one is given), with the resources its kind
+    reserves: decided here once, for new and for resumed sweeps alike (a resumed DDP sweep must train with DDP
+    again)."""
+    kind = kind_of(cfg)
+    return tune.with_resources(trainable or kind.trainable(), kind.trial_resources(cfg))
 
 
 def short_trial_dirname(trial) -> str:

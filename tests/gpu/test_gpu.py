@@ -114,6 +114,8 @@ def test_the_gpu_is_busy_while_a_sweep_trains(store, monkeypatch):
                                  "tune.num_samples=2", "tune.resources={cpu: 1, gpu: 0.5}", num_gpus=1)  # fmt: skip
     finally:
         stop.set()
-    print(f"GPU utilisation during the sweep: {len(samples)} samples, max {max(samples, default=0)} %, "
-          f"mean {sum(samples) / max(1, len(samples)):.0f} %")
+    print(
+        f"GPU utilisation during the sweep: {len(samples)} samples, max {max(samples, default=0)} %, "
+        f"mean {sum(samples) / max(1, len(samples)):.0f} %"
+    )
     assert result.failed == 0 and max(samples, default=0) > 0

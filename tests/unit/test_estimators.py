@@ -11,6 +11,7 @@ from raytune_suite.cli import main
 from raytune_suite.config import CvSettings, ignored_train_keys, load_config
 from raytune_suite.errors import ConfigError
 from raytune_suite.estimators import SERIES, cross_validation, cv_splitter, fold_metric
+from raytune_suite.kinds import kind_of
 from raytune_suite.tracking import result_metrics
 from raytune_suite.tuner import param_space, total_trials
 from tests.conftest import EXPERIMENTS
@@ -41,7 +42,7 @@ def test_bad_cv_settings_are_refused(values, message):
 # -- what an estimator sweep is ----------------------------------------------------------------------------------
 def test_the_shipped_estimator_sweep_is_the_eight_point_grid_with_fifo_and_mean_test_score():
     cfg = load_config(RT_LOGREG)
-    assert cfg.kind == "estimator" and cfg.max_steps() == 1
+    assert kind_of(cfg).name == "estimator" and kind_of(cfg).max_steps(cfg) == 1
     assert (cfg.tune.metric, cfg.tune.mode, cfg.tune.scheduler) == ("mean_test_score", "max", "fifo")
     assert total_trials(cfg) == 8
     assert set(cfg.fixed_sections()) == {"data", "model"}  # no train section: nothing trains epoch by epoch
