@@ -17,6 +17,14 @@ Patches:
   tracebacks, so it is final; lost workers and nodes are still retried. Ray has no setting for this, so
   `Trial.should_recover` asks first whether the trial's last error was the experiment's.
 
+- `sigterm_handler_left_alone`: `ray.init` installs its own SIGTERM handler (`sys.exit`) in the driver; while the
+  sweep holds a stop until Ray is up (sweep.stops_held_until_ray_is_up), Ray's setter is a no-op.
+- `driver_keeps_its_signal_handlers`: Ray's C++ core would install absl's failure signal handler in the driver,
+  SIGTERM included, and `ray.shutdown()` then puts SIGTERM back to the default action beneath Python: a stop while
+  publishing (Ray is shut down meanwhile) killed the driver outright, every run left RUNNING. Ray reads the switch
+  from its constants module when a worker starts (the environment variable is read once, at import, and would
+  reach every trial worker too); trial workers keep Ray's handlers.
+
 Private reads (Ray 2.60 has no public API for them; on another Ray they answer "cannot tell"):
 - `set_restored_callbacks`: `Tuner.restore` brings back the RunConfig Ray pickled at the sweep's start, callbacks
   included: stale copies this driver cannot see. The live ones replace them through `Tuner._local_tuner`.
@@ -27,6 +35,7 @@ Private reads (Ray 2.60 has no public API for them; on another Ray they answer "
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 
@@ -54,6 +63,36 @@ def apply() -> bool:
         return False
     keep_started_actors()
     retry_only_infrastructure_failures()
+    return True
+
+
+@contextlib.contextmanager
+def sigterm_handler_left_alone():
+    """For the block, `ray.init` does not replace the driver's SIGTERM handler (see the module docstring)."""
+    try:
+        import ray._private.utils as ray_utils
+
+        original = ray_utils.set_sigterm_handler
+    except (ImportError, AttributeError):  # another Ray: its own behaviour
+        yield
+        return
+    ray_utils.set_sigterm_handler = lambda handler: None
+    try:
+        yield
+    finally:
+        ray_utils.set_sigterm_handler = original
+
+
+def driver_keeps_its_signal_handlers() -> bool:
+    """Before `ray.init` in the driver: no absl failure signal handler (see the module docstring). False where this
+    Ray has no such switch."""
+    try:
+        from ray._private import ray_constants
+    except ImportError:
+        return False
+    if not hasattr(ray_constants, "RAY_DISABLE_FAILURE_SIGNAL_HANDLER"):
+        return False
+    ray_constants.RAY_DISABLE_FAILURE_SIGNAL_HANDLER = True
     return True
 
 

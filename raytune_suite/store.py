@@ -195,16 +195,14 @@ def fluent_tracking_uri(uri: str):
     """Point MLflow's fluent API at `uri` for a block, then put everything back.
 
     `mlflow.set_tracking_uri` also exports MLFLOW_TRACKING_URI, so every process started later (a trial, a test's
-    CLI) would silently log to this store.
+    CLI) would silently log to this store. What was set before is set again; `set_tracking_uri(None)` unsets both
+    (a URI set in code is exported too, so the variable says what was set).
     """
-    from mlflow.tracking._tracking_service.utils import _use_tracking_uri
+    import mlflow
 
     exported = os.environ.get("MLFLOW_TRACKING_URI")
+    mlflow.set_tracking_uri(uri)
     try:
-        with _use_tracking_uri(uri):
-            yield
+        yield
     finally:
-        if exported is None:
-            os.environ.pop("MLFLOW_TRACKING_URI", None)
-        else:
-            os.environ["MLFLOW_TRACKING_URI"] = exported
+        mlflow.set_tracking_uri(exported)

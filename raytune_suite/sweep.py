@@ -116,15 +116,12 @@ def connect_ray(
     `dashboard`: multi-worker trials need it (see distributed.py); it binds to 127.0.0.1 only.
     """
     import ray
-    from ray._private import ray_constants
+
+    from raytune_suite import ray_compat
 
     if ray.is_initialized():
         return
-    # Ray's C++ core would install absl's failure signal handler in this driver, SIGTERM included, and ray.shutdown()
-    # then puts SIGTERM back to the default action beneath Python: a stop while publishing (Ray is shut down
-    # meanwhile) killed the driver outright, every run left RUNNING. The driver keeps Python's handlers (the CLI's
-    # faulthandler reports a crash); trial workers are processes of their own and keep Ray's.
-    ray_constants.RAY_DISABLE_FAILURE_SIGNAL_HANDLER = True
+    ray_compat.driver_keeps_its_signal_handlers()
     if address:
         ray.init(address=address, log_to_driver=True)
         return
@@ -312,7 +309,8 @@ def warm_tune_imports() -> None:
     callback types imports (tests/unit/test_sweep_startup.py)."""
     with contextlib.suppress(ImportError):
         import tensorboardX  # noqa: F401  (Tune's default TensorBoard logger)
-    import ray.air._internal.usage  # noqa: F401
+    with contextlib.suppress(ImportError):  # an import only (Tune's usage census): no API of it is used
+        import ray.air._internal.usage  # noqa: F401
     from ray.air.integrations import comet, mlflow, wandb  # noqa: F401  (Tune's callback census imports them)
     from ray.tune.logger import aim  # noqa: F401
 
@@ -573,7 +571,7 @@ def stops_held_until_ray_is_up(grace_s: float = START_GRACE_S):
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    import ray._private.utils as ray_utils
+    from raytune_suite import ray_compat
 
     requested = threading.Event()
     # A real signal to the main thread, not _thread.interrupt_main: that one waits for a blocking call to return.
@@ -589,13 +587,11 @@ def stops_held_until_ray_is_up(grace_s: float = START_GRACE_S):
         deadline.start()
         print("stop requested: stopping as soon as Ray has started (again to stop at once)", file=sys.stderr)
 
-    set_sigterm_handler = ray_utils.set_sigterm_handler
-    ray_utils.set_sigterm_handler = lambda handler: None
     previous = signal.signal(signal.SIGTERM, hold), signal.signal(signal.SIGINT, hold)
     try:
-        yield
+        with ray_compat.sigterm_handler_left_alone():
+            yield
     finally:
-        ray_utils.set_sigterm_handler = set_sigterm_handler
         signal.signal(signal.SIGTERM, previous[0])
         signal.signal(signal.SIGINT, previous[1])
         deadline.cancel()

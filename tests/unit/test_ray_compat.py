@@ -75,3 +75,25 @@ def test_the_private_reads_still_find_what_they_read_in_this_ray():
     assert callable(state.get_cluster_config)
     assert ray_compat.readonly_node_type_prefix()  # a non-empty name prefix
     assert "_local_tuner" in inspect.getsource(__import__("ray.tune", fromlist=["Tuner"]).Tuner.__init__)
+
+
+def test_ray_init_cannot_replace_the_drivers_sigterm_handler_inside_the_block_and_can_after():
+    import ray._private.utils as ray_utils
+
+    original = ray_utils.set_sigterm_handler
+    with ray_compat.sigterm_handler_left_alone():
+        assert ray_utils.set_sigterm_handler is not original
+        assert ray_utils.set_sigterm_handler(lambda *a: None) is None  # a no-op: nothing installed
+    assert ray_utils.set_sigterm_handler is original
+    assert "sigterm" in inspect.getsource(original).lower()  # the setter ray.init calls is still this one
+
+
+def test_the_driver_can_switch_off_rays_failure_signal_handler():
+    from ray._private import ray_constants
+
+    before = ray_constants.RAY_DISABLE_FAILURE_SIGNAL_HANDLER
+    try:
+        assert ray_compat.driver_keeps_its_signal_handlers() is True
+        assert ray_constants.RAY_DISABLE_FAILURE_SIGNAL_HANDLER is True
+    finally:
+        ray_constants.RAY_DISABLE_FAILURE_SIGNAL_HANDLER = before
