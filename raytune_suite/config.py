@@ -24,6 +24,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from raytune_suite.errors import ConfigError
+from raytune_suite.objective import Objective
 from raytune_suite.space import CONTINUOUS, SECTIONS, ParamSpec, check_space, conditional_params, longest_value
 
 if TYPE_CHECKING:
@@ -327,6 +328,11 @@ class ExperimentConfig(BaseModel):
         from raytune_suite.experiments import load_experiment
 
         return load_experiment(self.experiment).kind
+
+    @property
+    def objective(self) -> Objective:
+        """The sweep's objective (`tune.metric`, `tune.mode`): every "better than" of the sweep asks it."""
+        return Objective(self.tune.metric, self.tune.mode)
 
     def fixed_sections(self) -> dict[str, dict[str, Any]]:
         """The fixed (untuned) values of every section, as plain dicts; an estimator experiment has no `train`.

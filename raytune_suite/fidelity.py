@@ -22,6 +22,7 @@ from typing import Any
 
 from ray.tune.search import Searcher
 
+from raytune_suite.objective import Objective
 from raytune_suite.schedulers import asha_rungs
 
 SCORE = "rung_score"  # what the wrapped searcher maximises
@@ -87,7 +88,7 @@ class RungRanked(Searcher):
     def _scored(self, trial_id: str, result: dict) -> dict:
         """The result with `rung_score`: rung index + the squashed metric at that rung (higher is better).
         A trial that has not reached the first rung yet is scored below it, by its current value."""
-        sign = 1.0 if self.mode == "max" else -1.0
+        sign = Objective(self.metric, self.mode).sign
         level, value = self._reached.get(trial_id, (-1, result.get(self.metric, math.nan)))
         if level < 0 and result.get("diverged"):
             return {**result, SCORE: -2.0}

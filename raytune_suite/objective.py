@@ -12,6 +12,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+# What a diverged trial reports for the objective instead of NaN/inf (the worst finite value for its mode): the
+# searcher and the scheduler keep working, and `usable` never lets it win.
+WORST = 1e30
+
 
 def is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
@@ -55,6 +59,16 @@ class Objective:
             if self.better(value, None if found is None else found[1]):
                 found = (key, value)
         return found
+
+    @property
+    def sign(self) -> float:
+        """+1 where higher is better, -1 where lower is: `sign * value` is higher-is-better."""
+        return 1.0 if self.mode == "max" else -1.0
+
+    @property
+    def worst(self) -> float:
+        """The finite stand-in a diverged trial reports (`WORST`, on the losing side for this mode)."""
+        return -self.sign * WORST
 
     @property
     def ascending(self) -> bool:

@@ -44,8 +44,7 @@ class ProgressPrinter(tune.Callback):
 
     def __init__(
         self,
-        metric: str,
-        mode: str,
+        objective: Objective,
         total: int,
         max_epochs: int,
         heartbeat_s: float = HEARTBEAT_S,
@@ -54,9 +53,9 @@ class ProgressPrinter(tune.Callback):
         step: str = "epoch",
         earlier: dict[str, tuple[float, int]] | None = None,
     ):
-        self.objective = Objective(metric, mode)
+        self.objective = objective
         self.step = step  # what one result is: an epoch, or an estimator trial's cross-validation
-        self.metric, self.total, self.max_epochs = metric, total, max_epochs
+        self.metric, self.total, self.max_epochs = objective.metric, total, max_epochs
         self.heartbeat_s, self.summary_s = heartbeat_s, summary_s
         self.summarise = total > per_trial_up_to
         self.started = self.last_said = time.monotonic()

@@ -350,7 +350,7 @@ def open_tracker(cfg: ExperimentConfig, uri: str, sweep_dir: str, resume: bool):
     from raytune_suite.store import open_sweep_store
 
     track = {"track_config": cfg.tune.scheduler == "pbt"}
-    objective = (cfg.tune.metric, cfg.tune.mode, kind_of(cfg).max_steps(cfg))
+    objective = (cfg.objective, kind_of(cfg).max_steps(cfg))
     spool = Spool(spool_folder(sweep_dir))
     if resume:
         client, _ = open_sweep_store(uri, None)
@@ -444,7 +444,7 @@ def make_tuner(cfg: ExperimentConfig, sweep_dir: str, tracker, trainable, resume
     earlier = {tid: (r.best, r.best_epoch) for tid, r in getattr(tracker, "records", {}).items()
                if r.best is not None and not r.diverged}  # fmt: skip
     progress = ProgressPrinter(
-        cfg.tune.metric, cfg.tune.mode, total_trials(cfg), kind.max_steps(cfg), step=kind.step, earlier=earlier
+        cfg.objective, total_trials(cfg), kind.max_steps(cfg), step=kind.step, earlier=earlier
     )
     callbacks = [tracker, progress, OnFirstResult(prepare_publishing, kind)]
     if resume and files.exists(files.join(sweep_dir, "tuner.pkl")):

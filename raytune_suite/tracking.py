@@ -193,8 +193,7 @@ class MlflowTracker(tune.Callback):
         client: MlflowClient,
         experiment_id: str,
         parent_run_id: str,
-        metric: str,
-        mode: str,
+        objective: Objective,
         max_epochs: int,
         sweep_dir: str | None = None,
         track_config: bool = False,
@@ -202,8 +201,8 @@ class MlflowTracker(tune.Callback):
         self.client = client
         self.experiment_id = experiment_id
         self.parent_run_id = parent_run_id
-        self.objective = Objective(metric, mode)
-        self.metric, self.mode, self.max_epochs = metric, mode, max_epochs
+        self.objective = objective
+        self.metric, self.mode, self.max_epochs = objective.metric, objective.mode, max_epochs
         self.sweep_dir = sweep_dir
         self.track_config = track_config
         self.records: dict[str, TrialRecord] = {}
@@ -225,7 +224,7 @@ class MlflowTracker(tune.Callback):
         self._ids_known = 0  # how many spooled run ids the client had resolved when the records last adopted them
 
     @classmethod
-    def attach(cls, client: MlflowClient, sweep_dir: str, metric: str, mode: str, max_epochs: int, **kw):
+    def attach(cls, client: MlflowClient, sweep_dir: str, objective: Objective, max_epochs: int, **kw):
         """Re-attach to a sweep's parent and child runs after its driver died or was interrupted.
 
         Each run's last logged step comes from the store; epochs Ray recorded in the trial's result.json but the
@@ -235,8 +234,8 @@ class MlflowTracker(tune.Callback):
         resolve = getattr(client, "resolve", str)  # a run created while the store was down: its spooled id
         parent_id = resolve(run_map.parent_run_id)
         experiment_id = client.get_run(parent_id).info.experiment_id
-        tracker = cls(client, experiment_id, parent_id, metric, mode, max_epochs, sweep_dir=str(sweep_dir), **kw)
-        tracker._best_steps = {m.step for m in client.get_metric_history(parent_id, f"best_{metric}")}
+        tracker = cls(client, experiment_id, parent_id, objective, max_epochs, sweep_dir=str(sweep_dir), **kw)
+        tracker._best_steps = {m.step for m in client.get_metric_history(parent_id, f"best_{objective.metric}")}
         # A driver killed between creating a child run and saving the map leaves a run only the store knows.
         trial_runs = {trial_id: resolve(run_id) for trial_id, run_id in run_map.trials.items()}
         for run in child_runs(client, experiment_id, parent_id):
@@ -247,7 +246,7 @@ class MlflowTracker(tune.Callback):
             run = client.get_run(run_id)
             tags = run.data.tags
             record.diverged = tags.get("diverged") == "true" or tags.get("stopped_early") == "diverged"
-            for m in client.get_metric_history(run_id, metric):
+            for m in client.get_metric_history(run_id, objective.metric):
                 tracker._observe(record, m.step, m.value)
             tracker._backfill(record, storage.join(trial_folder(sweep_dir, trial_id), "result.json"))
             tracker.records[trial_id] = record

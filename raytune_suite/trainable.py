@@ -32,7 +32,6 @@ CHECKPOINT_FILE = "checkpoint.pt"
 EVAL_BATCH = 2048
 # A diverged trial (NaN/inf loss) reports this for its objective instead of a non-finite value, which would poison
 # TPE and ASHA's rungs; the driver logs the objective as NaN and never lets the trial win (tracking.py).
-WORST = 1e30
 
 
 @dataclass
@@ -48,6 +47,10 @@ class Trial:
     metric: str
     mode: str
     checkpoint_every: int
+
+    @property
+    def objective(self) -> Objective:
+        return Objective(self.metric, self.mode)
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Trial:
@@ -213,13 +216,12 @@ def restore_checkpoint(checkpoint, model, optimizer, scheduler, gen: torch.Gener
     return state["epoch"]
 
 
-def finite_metrics(metrics: dict[str, float], trial: Trial) -> dict[str, float]:
+def finite_metrics(metrics: dict[str, float], objective: Objective) -> dict[str, float]:
     """Flag a divergence (any non-finite value): the objective becomes the worst finite value, for the searcher and
     the scheduler; the other metrics keep their true non-finite values."""
     if all(math.isfinite(v) for v in metrics.values()):
         return metrics
-    worst = WORST if trial.mode == "min" else -WORST
-    return {**metrics, trial.metric: worst, "diverged": 1.0}
+    return {**metrics, objective.metric: objective.worst, "diverged": 1.0}
 
 
 @dataclass
@@ -269,7 +271,7 @@ def one_epoch(training: Training, epoch: int, train_data: Datasets | None = None
     with experiment_code(t.trial.experiment):
         loss = train_epoch(t.net, train_data or t.data, t.optimizer, t.scheduler, t.trial, t.gen, t.device, t.scaler)
         metrics = {"epoch": epoch, "train_loss": loss, **evaluate(t.net, t.data, t.trial, t.device)}
-    return finite_metrics({**metrics, "lr": t.optimizer.param_groups[0]["lr"]}, t.trial)
+    return finite_metrics({**metrics, "lr": t.optimizer.param_groups[0]["lr"]}, t.trial.objective)
 
 
 def run_epochs(training: Training, start: int, report, shard=None, writes_checkpoints: bool = True) -> None:
@@ -281,7 +283,7 @@ def run_epochs(training: Training, start: int, report, shard=None, writes_checkp
     DDP every rank reports (Ray Train's report is collective) and decides alike, but only the rank that
     `writes_checkpoints` (rank 0) writes one. `shard(epoch)` gives a DDP worker its part of the training set.
     """
-    trial, objective, best = training.trial, Objective(training.trial.metric, training.trial.mode), None
+    trial, objective, best = training.trial, training.trial.objective, None
     for epoch in range(start + 1, trial.train.epochs + 1):
         metrics = one_epoch(training, epoch, shard(epoch) if shard is not None else None)
         diverged = "diverged" in metrics

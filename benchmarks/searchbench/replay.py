@@ -16,7 +16,7 @@ from functools import lru_cache
 from typing import Any
 
 from benchmarks.searchbench.problems import Problem, load_problem
-from benchmarks.searchbench.simulate import WORST
+from raytune_suite.objective import Objective
 
 PROBLEM_KEY = "replay_problem"  # the fixed key of every trial's config that names its problem
 
@@ -38,7 +38,7 @@ def replay_trial(config: dict[str, Any]) -> None:
     for epoch, value in enumerate(curve, 1):
         result = {problem.metric: float(value), "epoch": epoch, "started_ns": started}
         if not math.isfinite(value):
-            tune.report({**result, problem.metric: -WORST if problem.mode == "max" else WORST, "diverged": 1.0})
+            tune.report({**result, problem.metric: Objective(problem.metric, problem.mode).worst, "diverged": 1.0})
             return
         tune.report(result)
 

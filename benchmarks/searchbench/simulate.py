@@ -10,7 +10,7 @@ in the order Tune's `TuneController` calls them:
 - each epoch's result goes to `scheduler.on_trial_result`; on CONTINUE the searcher's `on_trial_result` follows,
   on STOP both are told `on_trial_complete` with that result, on PAUSE the worker is freed;
 - after its last epoch a trial ends as a function trainable that returns does: `on_trial_complete` with its last
-  result; a diverged trial (a non-finite metric) reports the finite stand-in `trainable.WORST` and ends, as the
+  result; a diverged trial (a non-finite metric) reports the finite stand-in `objective.WORST` and ends, as the
   suite's trainable does.
 
 What replaying costs here is not counted: an epoch takes the seconds its table recorded (synthetic problems: 1 s),
@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from benchmarks.searchbench.problems import Problem
+from raytune_suite.objective import Objective
 
 CONTINUE, PAUSE, STOP = "CONTINUE", "PAUSE", "STOP"  # ray.tune.schedulers.TrialScheduler's decisions
-WORST = 1e30  # raytune_suite.trainable.WORST: what a diverged trial reports (checked by the tests)
 
 
 @dataclass(eq=False)
@@ -94,7 +94,7 @@ def epoch_result(problem: Problem, trial: SimTrial, epoch: int) -> dict[str, Any
         problem.metric: value,
     }
     if not math.isfinite(value):
-        result.update({problem.metric: -WORST if problem.mode == "max" else WORST, "diverged": 1.0})
+        result.update({problem.metric: Objective(problem.metric, problem.mode).worst, "diverged": 1.0})
     return result
 
 

@@ -16,7 +16,10 @@ from tests.conftest import EXPERIMENTS
 # One shipped config per kind (small data: the smoke check and one timed unit take a second or two).
 CONFIGS = {
     "torch": (EXPERIMENTS / "diabetes_linear.yaml", ["train.epochs=4", "tune.asha.grace_period=1"]),
-    "torch-ddp": (EXPERIMENTS / "diabetes_linear.yaml", ["train.epochs=4", "tune.asha.grace_period=1", "tune.workers_per_trial=2"]),
+    "torch-ddp": (
+        EXPERIMENTS / "diabetes_linear.yaml",
+        ["train.epochs=4", "tune.asha.grace_period=1", "tune.workers_per_trial=2"],
+    ),
     "estimator": (EXPERIMENTS / "rt_logreg.yaml", []),
 }
 

@@ -15,7 +15,6 @@ import math
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -116,7 +115,7 @@ def diverged_result(cfg: ExperimentConfig, epoch: int) -> dict[str, Any]:
     and `diverged` set (`trainable.finite_metrics`)."""
     metrics = {**epoch_result(cfg, 0.0, epoch), cfg.tune.metric: math.nan, "train_loss": math.inf}
     numbers = {k: v for k, v in metrics.items() if isinstance(v, float)}
-    reported = finite_metrics(numbers, SimpleNamespace(metric=cfg.tune.metric, mode=cfg.tune.mode))
+    reported = finite_metrics(numbers, cfg.objective)
     return {**metrics, **reported}
 
 

@@ -1,5 +1,6 @@
 from types import SimpleNamespace
 
+from raytune_suite.objective import Objective
 from raytune_suite.progress import ProgressPrinter
 
 
@@ -8,19 +9,19 @@ def trial(tid: str, status: str, epoch: int, acc: float):
 
 
 def test_a_status_line_appears_between_trial_events_only_after_the_heartbeat(capsys):
-    printer = ProgressPrinter("val_accuracy", "max", total=4, max_epochs=5, heartbeat_s=0.0)
+    printer = ProgressPrinter(Objective("val_accuracy", "max"), total=4, max_epochs=5, heartbeat_s=0.0)
     a, b = trial("a", "RUNNING", 2, 0.9), trial("b", "RUNNING", 1, 0.8)
     printer.on_trial_result(0, [a, b], a, a.last_result)
     printer.on_step_end(0, [a, b])
     assert "status 2 running [a@2, b@1], 0/4 done, best 0.9000 (a)" in capsys.readouterr().out
 
-    quiet = ProgressPrinter("val_accuracy", "max", total=4, max_epochs=5, heartbeat_s=3600)
+    quiet = ProgressPrinter(Objective("val_accuracy", "max"), total=4, max_epochs=5, heartbeat_s=3600)
     quiet.on_step_end(0, [a, b])
     assert capsys.readouterr().out == ""
 
 
 def test_completion_lines_say_whether_the_scheduler_stopped_the_trial(capsys):
-    printer = ProgressPrinter("val_loss", "min", total=2, max_epochs=5)
+    printer = ProgressPrinter(Objective("val_loss", "min"), total=2, max_epochs=5)
     early, full = trial("e", "TERMINATED", 1, 0.5), trial("f", "TERMINATED", 5, 0.9)
     early.last_result["val_loss"], full.last_result["val_loss"] = 0.7, 0.2
     for t in (early, full):
@@ -33,7 +34,7 @@ def test_completion_lines_say_whether_the_scheduler_stopped_the_trial(capsys):
 
 def test_a_finished_trial_shows_its_best_epoch_and_value_with_the_last_epochs_labelled_final(capsys):
     # Its line showed the last epoch (0.9580) while the best column counted its best epoch (0.9720).
-    printer = ProgressPrinter("val_accuracy", "max", total=1, max_epochs=3)
+    printer = ProgressPrinter(Objective("val_accuracy", "max"), total=1, max_epochs=3)
     t = trial("a", "TERMINATED", 3, 0.958)
     for epoch, value in ((1, 0.90), (2, 0.972), (3, 0.958)):
         printer.on_trial_result(0, [], t, {"epoch": epoch, "val_accuracy": value})
@@ -45,7 +46,9 @@ def test_a_finished_trial_shows_its_best_epoch_and_value_with_the_last_epochs_la
 
 def test_a_resumed_sweep_counts_on_from_the_trials_already_done_and_their_bests(capsys):
     # A resume printed "start x (0/4 done)" and ended at "2/4 done" while the summary counted 4 trials.
-    printer = ProgressPrinter("val_accuracy", "max", total=4, max_epochs=3, earlier={"a": (0.9, 2), "b": (0.5, 1)})
+    printer = ProgressPrinter(
+        Objective("val_accuracy", "max"), total=4, max_epochs=3, earlier={"a": (0.9, 2), "b": (0.5, 1)}
+    )
     restored = [trial("a", "TERMINATED", 3, 0.8), trial("b", "TERMINATED", 1, 0.5), trial("c", "PENDING", 3, 0.4),
                 trial("d", "PENDING", 0, 0.0)]  # fmt: skip
     printer.on_step_begin(0, restored)
@@ -61,7 +64,7 @@ def test_a_resumed_sweep_counts_on_from_the_trials_already_done_and_their_bests(
 
 
 def test_an_estimator_trial_shows_its_one_score():
-    printer = ProgressPrinter("mean_test_score", "max", total=1, max_epochs=1, step="cross-validation")
+    printer = ProgressPrinter(Objective("mean_test_score", "max"), total=1, max_epochs=1, step="cross-validation")
     t = SimpleNamespace(trial_id="s", status="TERMINATED", last_result={"training_iteration": 1,
                         "mean_test_score": 0.97}, path="/x")  # fmt: skip
     printer.on_trial_result(0, [], t, t.last_result)
@@ -69,7 +72,7 @@ def test_an_estimator_trial_shows_its_one_score():
 
 
 def many(total: int = 1000, **kw) -> ProgressPrinter:
-    return ProgressPrinter("val_accuracy", "max", total=total, max_epochs=3, **kw)
+    return ProgressPrinter(Objective("val_accuracy", "max"), total=total, max_epochs=3, **kw)
 
 
 def test_a_sweep_of_many_trials_prints_summaries_not_a_line_per_trial(capsys):
@@ -94,7 +97,7 @@ def test_a_sweep_of_many_trials_prints_summaries_not_a_line_per_trial(capsys):
 
 
 def test_a_small_sweep_keeps_its_line_per_trial(capsys):
-    printer = ProgressPrinter("val_accuracy", "max", total=50, max_epochs=3)
+    printer = ProgressPrinter(Objective("val_accuracy", "max"), total=50, max_epochs=3)
     t = trial("a", "TERMINATED", 3, 0.5)
     printer.on_trial_start(0, [], t)
     printer.on_trial_complete(0, [], t)
@@ -125,7 +128,7 @@ def test_many_trials_still_show_each_new_best_the_first_failures_and_a_final_cou
 
 def test_a_trial_that_diverges_stops_being_the_best_shown(capsys):
     # Its last finite value stayed on the console as the best while MLflow and the summary left it out.
-    printer = ProgressPrinter("val_loss", "min", total=2, max_epochs=3)
+    printer = ProgressPrinter(Objective("val_loss", "min"), total=2, max_epochs=3)
     good, wild = trial("good", "RUNNING", 1, 0.0), trial("wild", "RUNNING", 1, 0.0)
     printer.on_trial_result(0, [], good, {"epoch": 1, "val_loss": 0.5})
     printer.on_trial_result(0, [], wild, {"epoch": 1, "val_loss": 0.1})

@@ -8,6 +8,7 @@ from mlflow import MlflowClient
 from mlflow.entities import Param, RunStatus
 
 from raytune_suite import store
+from raytune_suite.objective import Objective
 from raytune_suite.store_writer import QueuedClient
 from raytune_suite.tracking import MlflowTracker
 
@@ -18,7 +19,9 @@ def tracker(tmp_path):
     client = MlflowClient(uri)
     experiment_id = store.experiment_id_for(client, "lifecycle", uri)
     parent = client.create_run(experiment_id, run_name="sweep").info.run_id
-    return MlflowTracker(QueuedClient(client), experiment_id, parent, "val_loss", "min", max_epochs=3), client
+    return MlflowTracker(
+        QueuedClient(client), experiment_id, parent, Objective("val_loss", "min"), max_epochs=3
+    ), client
 
 
 def trial(tid: str) -> SimpleNamespace:

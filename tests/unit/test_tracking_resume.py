@@ -9,6 +9,7 @@ from mlflow.entities import Metric
 
 from raytune_suite import store, tracking
 from raytune_suite.errors import ConfigError
+from raytune_suite.objective import Objective
 from raytune_suite.runmap import RUN_MAP_FILE, RunMap
 
 
@@ -35,7 +36,7 @@ def killed_sweep(tmp_path):
 
 def test_attach_backfills_what_ray_recorded_and_reopens_the_parent(killed_sweep):
     client, sweep_dir, parent, runs = killed_sweep
-    tracker = tracking.MlflowTracker.attach(client, sweep_dir, "val_accuracy", "max", max_epochs=4)
+    tracker = tracking.MlflowTracker.attach(client, sweep_dir, Objective("val_accuracy", "max"), max_epochs=4)
 
     steps = [m.step for m in client.get_metric_history(runs["aaaa"], "val_accuracy")]
     assert steps == [1, 2, 3, 4]  # 3 and 4 from result.json, the torn last line ignored
@@ -49,7 +50,7 @@ def test_attach_backfills_what_ray_recorded_and_reopens_the_parent(killed_sweep)
 
 def test_runs_of_trials_the_restored_experiment_forgot_are_deleted(killed_sweep):
     client, sweep_dir, _, runs = killed_sweep
-    tracker = tracking.MlflowTracker.attach(client, sweep_dir, "val_accuracy", "max", max_epochs=4)
+    tracker = tracking.MlflowTracker.attach(client, sweep_dir, Objective("val_accuracy", "max"), max_epochs=4)
 
     tracker._drop_orphans(known={"aaaa"})
     assert tracker.orphans == ["bbbb"] and set(tracker.records) == {"aaaa"}
@@ -64,7 +65,7 @@ def test_resuming_a_folder_without_a_run_map_names_the_fix(tmp_path):
 
 def test_an_orphaned_run_says_killed_in_its_status_tag_too(killed_sweep):
     client, sweep_dir, _, runs = killed_sweep
-    tracker = tracking.MlflowTracker.attach(client, sweep_dir, "val_accuracy", "max", max_epochs=4)
+    tracker = tracking.MlflowTracker.attach(client, sweep_dir, Objective("val_accuracy", "max"), max_epochs=4)
 
     tracker._drop_orphans(known={"aaaa"})
     orphan = client.get_run(runs["bbbb"])
@@ -76,10 +77,10 @@ def test_a_resumed_sweep_never_logs_the_parents_best_twice_at_one_step(killed_sw
     """The interrupted session's best was trial aaaa's epoch 4; after the resume trial bbbb is better at its own
     epoch 4. Logged at the best's epoch, step 4 would hold two values (seen after SIGTERM + resume)."""
     client, sweep_dir, parent, _ = killed_sweep
-    interrupted = tracking.MlflowTracker.attach(client, sweep_dir, "val_accuracy", "max", max_epochs=4)
+    interrupted = tracking.MlflowTracker.attach(client, sweep_dir, Objective("val_accuracy", "max"), max_epochs=4)
     interrupted.finish(tracking.RunStatus.KILLED)
 
-    resumed = tracking.MlflowTracker.attach(client, sweep_dir, "val_accuracy", "max", max_epochs=4)
+    resumed = tracking.MlflowTracker.attach(client, sweep_dir, Objective("val_accuracy", "max"), max_epochs=4)
     trial = SimpleNamespace(trial_id="bbbb", config={})
     for epoch in (3, 4):
         resumed.on_trial_result(0, [], trial, {"epoch": epoch, "val_accuracy": 0.9, "training_iteration": epoch})

@@ -69,6 +69,6 @@ def test_gd_takes_one_full_batch_step_per_epoch(mnist_yaml):
 
 def test_a_diverged_objective_becomes_the_worst_finite_value_and_the_trial_is_flagged(mnist_yaml):
     trial = digits_trial(mnist_yaml)
-    out = finite_metrics({"val_accuracy": 0.1, "val_loss": float("inf"), "lr": 0.1}, trial)
+    out = finite_metrics({"val_accuracy": 0.1, "val_loss": float("inf"), "lr": 0.1}, trial.objective)
     assert out == {"val_accuracy": -1e30, "val_loss": float("inf"), "lr": 0.1, "diverged": 1.0}
-    assert finite_metrics({"val_accuracy": 0.5, "lr": 0.1}, trial) == {"val_accuracy": 0.5, "lr": 0.1}
+    assert finite_metrics({"val_accuracy": 0.5, "lr": 0.1}, trial.objective) == {"val_accuracy": 0.5, "lr": 0.1}
