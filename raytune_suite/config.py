@@ -752,7 +752,9 @@ def _check_points(cfg: ExperimentConfig) -> None:
 
 
 def check_seed_points_fit_the_searcher(cfg: ExperimentConfig) -> None:
-    """HyperOpt needs complete seed points, which a conditional (tree-shaped) space cannot give."""
+    """HyperOpt needs complete seed points, which a conditional (tree-shaped) space cannot give. Random and grid
+    search run a point in its branch (searchers.branch_point): a conditional parameter needs its parent in the
+    point, set to a value where it exists, and a parent a value with a branch."""
     conditional = conditional_params(cfg.space)
     if cfg.tune.points_to_evaluate and cfg.tune.search == "hyperopt" and conditional:
         section, name = conditional[0]
@@ -760,6 +762,21 @@ def check_seed_points_fit_the_searcher(cfg: ExperimentConfig) -> None:
             f"tune.points_to_evaluate[0]: spaces with conditional parameters ({section}.{name}) cannot be "
             "seeded; remove points_to_evaluate or the 'when'"
         )
+    for i, point in enumerate(cfg.tune.points_to_evaluate):
+        for section, values in point.items():
+            params = cfg.space.get(section, {})
+            for name, value in values.items():
+                field, spec = f"tune.points_to_evaluate[{i}].{section}.{name}", params[name]
+                if (section, name) in conditional and not spec.when and value not in spec.values:
+                    raise ConfigError(f"{field}: {value!r} is not one of its values {spec.values}")
+                if not spec.when:
+                    continue
+                ((parent, allowed),) = spec.when.items()
+                if values.get(parent) not in allowed:
+                    raise ConfigError(
+                        f"{field}: exists only where {section}.{parent} is one of {allowed}; set {parent} to one "
+                        f"of them in the same point, or remove {name}"
+                    )
 
 
 # A schedule function's keyword -> the train key it is filled from (`schedules.schedule_kwargs`); others: same name.

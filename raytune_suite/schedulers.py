@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -77,6 +78,20 @@ def pbt_mutations(cfg: ExperimentConfig) -> dict[str, dict]:
     return {"train": {name: train[name].to_domain() for name in pbt_mutable_params(cfg)}}
 
 
+def clip_to_the_space(cfg: ExperimentConfig, config: dict) -> dict:
+    """A PBT-explored trial config with each mutated `train` parameter put back inside its range.
+
+    Why: Ray's PBT perturbs a value by multiplying it by 0.8 or 1.2 (`pbt._explore`) and never clips it, so the
+    clones of a top trial near a bound left the space (a weight decay below its low; an lr past its high, where
+    gradient descent diverges). Only uniform/loguniform parameters are mutated (`pbt_mutable_params`), drawn
+    from [low, high): a value is clipped to that; quantized and integer ones are never perturbed, so stay valid."""
+    train = dict(config["train"])
+    for name in pbt_mutable_params(cfg):
+        spec = cfg.space["train"][name]
+        train[name] = min(max(train[name], spec.low), math.nextafter(spec.high, spec.low))
+    return {**config, "train": train}
+
+
 def pbt(cfg: ExperimentConfig) -> TrialScheduler:
     from ray.tune.schedulers import PopulationBasedTraining
 
@@ -84,6 +99,7 @@ def pbt(cfg: ExperimentConfig) -> TrialScheduler:
         time_attr="training_iteration",
         perturbation_interval=PBT_PERTURBATION_INTERVAL,
         hyperparam_mutations=pbt_mutations(cfg),
+        custom_explore_fn=partial(clip_to_the_space, cfg),  # Ray calls it on every explored config
         quantile_fraction=0.25,
         # Generations line up: every trial waits at each interval, so a donor's checkpoint is at the same epoch
         # (asynchronous PBT lets a slow trial jump to a fast donor's later epoch, or its last one).

@@ -11,6 +11,7 @@ result). Each searcher and scheduler is built by its factory from a real experim
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 import random
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ from raytune_suite.config import ExperimentConfig, load_config
 from raytune_suite.errors import ConfigError
 from raytune_suite.schedulers import SCHEDULERS, asha_rungs, pbt_mutable_params
 from raytune_suite.searchers import SEARCHERS
-from raytune_suite.space import CATEGORICAL, CONTINUOUS, ParamSpec, resolve_trial_config
+from raytune_suite.space import CATEGORICAL, CONTINUOUS, ParamSpec, grid_size, resolve_trial_config
 from raytune_suite.trainable import Trial as TrainableTrial
 from raytune_suite.trainable import finite_metrics
 from raytune_suite.tuner import param_space
@@ -335,20 +336,10 @@ CONDITIONAL_SEEDS = {
     "the parent of a conditional parameter": "[{train: {optimizer: nesterov}}]",
     "a conditional parameter and its parent": "[{train: {optimizer: nesterov, momentum: 0.95}}]",
 }
-SEEDS_IGNORE_BRANCHES = pytest.mark.xfail(
-    strict=True,
-    reason="product issue: searchers._basic_variant hands tune.points_to_evaluate to Ray as written, but a "
-    "conditional space's parent is a choice of branches ({_value: nesterov, momentum@nesterov: ...}): Ray warns the "
-    "value is not a valid one and sets the plain string, so momentum is never sampled (the trial trains with "
-    "TrainConfig's default); naming momentum too fails the first next_trial with KeyError 'momentum'. Validation "
-    "refuses such points only for hyperopt (config.check_seed_points_fit_the_searcher)",
-)
 
 
 @pytest.mark.parametrize("point", CONDITIONAL_SEEDS.values(), ids=CONDITIONAL_SEEDS)
-@pytest.mark.parametrize(
-    "name", [pytest.param(n, marks=SEEDS_IGNORE_BRANCHES) if n in ("random", "grid") else n for n in sorted(SEARCHERS)]
-)
+@pytest.mark.parametrize("name", sorted(SEARCHERS))
 def test_every_searcher_refuses_or_honours_a_seed_point_of_a_conditional_space(name, point, tmp_path):
     """Either the config is refused before anything starts, or the seed point is proposed, inside the space."""
     try:
@@ -357,8 +348,56 @@ def test_every_searcher_refuses_or_honours_a_seed_point_of_a_conditional_space(n
         assert "points_to_evaluate" in str(refused)
         return
     (trial,) = run_trials(search_algorithm(cfg, tmp_path), cfg, 1)
-    assert resolve_trial_config(trial.config)["train"]["optimizer"] == "nesterov"
+    (seed,) = cfg.tune.points_to_evaluate
+    train = resolve_trial_config(trial.config)["train"]
+    assert {name: train[name] for name in seed["train"]} == seed["train"], "the seed point ran with other values"
     assert_complete_and_inside_the_space(cfg, trial.config)
+
+
+CONDITIONAL_SEED_POINTS = (
+    "tune.points_to_evaluate=[{train: {optimizer: nesterov, momentum: 0.95, batch_size: 128}}, "
+    "{train: {optimizer: adamw}, model: {arch: cnn}}]"
+)
+
+
+def holds(trial: Trial, point: dict) -> bool:
+    sections = resolve_trial_config(trial.config)
+    return all(sections[section][k] == v for section, values in point.items() for k, v in values.items())
+
+
+@pytest.mark.parametrize("name", sorted(SEARCHERS))
+def test_seed_points_of_a_conditional_space_run_as_given_before_the_sweeps_samples_across_a_restore(name, tmp_path):
+    """Each point in order, with exactly its values (a named conditional child set in its branch, the others
+    sampled there as the space would; under grid search crossed with the grid it leaves open), the second after a
+    save and restore into a searcher that was pickled as the Tuner pickles it; then the sweep's other samples,
+    as many as Ray counts. (A searcher that refuses such points refuses them before anything starts.)"""
+    import pickle
+
+    try:
+        cfg = searcher_config(name, "tune.num_samples=4", CONDITIONAL_SEED_POINTS)
+    except ConfigError as refused:
+        assert "points_to_evaluate" in str(refused)
+        return
+    fresh = SEARCHERS[name](cfg, 4)
+    assert type(pickle.loads(pickle.dumps(fresh))) is type(fresh), "the Tuner could not pickle the searcher"
+    search = search_algorithm(cfg, tmp_path)
+    (first,) = run_trials(search, cfg, 1)
+    search.save_to_dir(str(tmp_path), session_str="resume")
+    restored = search_algorithm(cfg, tmp_path, new=False)
+    restored.restore_from_dir(str(tmp_path))
+    trials = [first]
+    while (trial := restored.next_trial()) is not None:
+        end_trial(restored, cfg, trial, "finished", 0.5)
+        trials.append(trial)
+    for trial in trials:
+        assert_complete_and_inside_the_space(cfg, trial.config)
+    others = (cfg.tune.num_samples - len(cfg.tune.points_to_evaluate)) * grid_size(cfg.space, grid=name == "grid")
+    seeded, blocks = trials[: len(trials) - others], []
+    for point in cfg.tune.points_to_evaluate:
+        blocks.append(len(list(itertools.takewhile(lambda t, p=point: holds(t, p), seeded[sum(blocks) :]))))
+    assert sum(blocks) == len(seeded), f"trials {blocks} run as the seed points, of the {len(seeded)} before the rest"
+    # one trial each; under grid search crossed with the grid it leaves open (3 and 4 here)
+    assert blocks == ([3, 4] if name == "grid" else [1, 1])
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -586,13 +625,15 @@ def test_pbt_clones_a_top_trial_and_changes_only_the_mutable_train_parameters(sw
     assert [record.last_epoch(t) for t in record.trials] == [cfg.train.epochs] * 4  # PBT stops nobody
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="product issue: PBT multiplies a mutated value by 0.8 or 1.2 (Ray's pbt._explore) without clipping it to "
-    "its range, so a top trial near a bound gives the trials that clone it values outside the space; "
-    "schedulers.pbt passes no custom_explore_fn",
-)
+def test_pbt_clips_an_explored_value_to_its_range_and_leaves_the_others():
+    cfg = scheduler_config("pbt")
+    (_, lr), (_, decay) = mutable(cfg)
+    config = {"train": {"lr": lr.high * 1.2, "weight_decay": decay.low * 0.8, "batch_size": 64}, "model": {}}
+    clipped = SCHEDULERS["pbt"](cfg)._custom_explore_fn(config)
+    assert clipped["train"] == {"lr": math.nextafter(lr.high, 0), "weight_decay": decay.low, "batch_size": 64}
+    assert inside(lr, clipped["train"]["lr"]) and clipped["model"] == {}
+
+
 def test_pbt_keeps_every_mutated_value_inside_its_range(sweep):
     cfg = scheduler_config("pbt")
 

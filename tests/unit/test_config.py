@@ -190,6 +190,28 @@ def test_a_conditional_space_cannot_be_seeded_for_hyperopt(mnist_yaml):
         load_config(mnist_yaml, ["tune.points_to_evaluate=[{train: {lr: 1.0e-3}}]"])
 
 
+@pytest.mark.parametrize(
+    ("point", "expected"),
+    [
+        (
+            "{train: {momentum: 0.9}}",
+            r"\[0\]\.train\.momentum: exists only where train\.optimizer is one of \['nesterov'\]",
+        ),
+        ("{train: {optimizer: adamw, momentum: 0.9}}", r"\[0\]\.train\.momentum: exists only where train\.optimizer"),
+        ("{train: {optimizer: sgd}}", r"\[0\]\.train\.optimizer: 'sgd' is not one of its values"),
+    ],
+)
+def test_a_seed_point_of_a_conditional_space_names_a_branch_the_space_has(mnist_yaml, point, expected):
+    """Random and grid search run a seed point in its branch: a conditional parameter needs its parent in the point,
+    set to a value where it exists; the parent a value that has a branch. Each refusal is one line."""
+    with pytest.raises(ConfigError, match=rf"^tune\.points_to_evaluate{expected}") as err:
+        load_config(mnist_yaml, ["tune.search=random", f"tune.points_to_evaluate=[{point}]"])
+    assert "\n" not in str(err.value)
+    load_config(
+        mnist_yaml, ["tune.search=random", "tune.points_to_evaluate=[{train: {optimizer: nesterov, momentum: 0.9}}]"]
+    )
+
+
 def test_the_split_has_its_own_seed_so_another_search_seed_keeps_the_same_data(tmp_path):
     from raytune_suite.tuner import param_space
 
