@@ -81,3 +81,24 @@ def test_a_stop_during_an_experiment_import_is_raised_when_the_import_is_done():
             time.sleep(1)
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def test_a_stop_inside_any_import_is_raised_after_the_import(tmp_path, monkeypatch):
+    # A KeyboardInterrupt inside importlib's bookkeeping once left a module lock held: the stopped command went on
+    # and hung on that lock in its next import.
+
+    from raytune_suite.stops import request_stop
+
+    (tmp_path / "slow_module.py").write_text("import os, signal, time\nos.kill(os.getpid(), signal.SIGTERM)\n"
+                                             "time.sleep(0.3)\nFINISHED = True\n")  # fmt: skip
+    monkeypatch.syspath_prepend(str(tmp_path))
+    previous = signal.signal(signal.SIGTERM, request_stop)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            import slow_module  # noqa: F401
+
+            time.sleep(2)  # the stop, sent again after the import, lands here
+        assert sys.modules["slow_module"].FINISHED  # the import itself was not cut short
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        sys.modules.pop("slow_module", None)
