@@ -104,8 +104,8 @@ def gridsearchcv() -> None:
     from sklearn_gridsearch import estimator_grid
 
     from raytune_suite.config import load_config
-    from raytune_suite.estimators import cv_splitter
     from raytune_suite.experiments import load_experiment
+    from raytune_suite.train.estimators import cv_splitter
 
     cfg = load_config(SVC, [])
     experiment = load_experiment(cfg.experiment)

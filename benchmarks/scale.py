@@ -79,11 +79,11 @@ def peak_mb() -> float:
 
 def child(args: argparse.Namespace) -> None:
     """One sweep of `args.size` trials in this process, with cwd = its own temporary folder (the default store)."""
-    from raytune_suite import publish as publishing
-    from raytune_suite import sweep
     from raytune_suite.config import load_config
-    from raytune_suite.kinds import kind_of
-    from raytune_suite.sweep import connect_ray
+    from raytune_suite.review import publish as publishing
+    from raytune_suite.run import sweep
+    from raytune_suite.run.sweep import connect_ray
+    from raytune_suite.train.kinds import kind_of
 
     overrides = [
         "data.dataset=digits", f"train.epochs={EPOCHS}", f"tune.num_samples={args.size}",
@@ -196,8 +196,8 @@ def list_children(out: dict, workdir: Path) -> dict:
     (every page), and each child checked complete: FINISHED, with the objective at steps 1..EPOCHS."""
     from mlflow import MlflowClient
 
-    from raytune_suite.store import child_runs
-    from raytune_suite.ui import start_server
+    from raytune_suite.review.ui import start_server
+    from raytune_suite.track.store import child_runs
 
     uri = f"sqlite:///{workdir / 'mlflow.db'}"
     server = start_server(uri, free_port())  # its own process group, stopped by its PID in stop()

@@ -20,8 +20,8 @@ import time
 from pathlib import Path
 
 from raytune_suite.config import load_config
-from raytune_suite.estimators import cv_splitter
 from raytune_suite.experiments import load_experiment
+from raytune_suite.train.estimators import cv_splitter
 
 DEFAULT = Path(__file__).resolve().parents[1] / "experiments" / "rt_logreg.yaml"
 SCALARS = (int, float, str, bool, type(None))

@@ -85,7 +85,7 @@ def run_suite(args: argparse.Namespace, workdir: Path) -> dict:
     """The same trials through raytune_suite: typed config, searcher, MLflow parent/child runs, progress lines."""
     from raytune_suite.cli import skip_final_collection
     from raytune_suite.config import load_config
-    from raytune_suite.sweep import run_sweep
+    from raytune_suite.run.sweep import run_sweep
 
     overrides = [
         "data.dataset=digits", f"train.epochs={args.epochs}", f"tune.num_samples={args.trials}",

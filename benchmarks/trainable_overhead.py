@@ -3,10 +3,11 @@
 Both train the `mnist_cnn` experiment's default model on its default data (MNIST-5k) with the same optimizer
 (AdamW, the config's lr and weight decay, the same warm-up + cosine schedule stepped every batch), batch size and
 epochs, on the same number of torch threads, in this process, without Ray. The suite's side is
-`raytune_suite.trainable.train_trial` itself, called directly (outside a Tune session `tune.report` is a no-op), so
-it pays everything a trial pays: typed config, the decay/no-decay parameter groups, mixed-precision and gradient
-accumulation plumbing, metrics, the per-epoch checkpoint. The plain loop is what a user would write by hand, with a
-validation pass per epoch and no checkpoint. The two alternate, `--repeats` times each; medians are compared.
+`raytune_suite.train.trainable.train_trial` itself, called directly (outside a Tune session `tune.report` is a no-
+op), so it pays everything a trial pays: typed config, the decay/no-decay parameter groups, mixed-precision and
+gradient accumulation plumbing, metrics, the per-epoch checkpoint. The plain loop is what a user would write by
+hand, with a validation pass per epoch and no checkpoint. The two alternate, `--repeats` times each; medians are
+compared.
 
     python benchmarks/trainable_overhead.py [--epochs 3] [--repeats 3] [--threads N]
 
@@ -27,8 +28,8 @@ import torch
 import torch.nn.functional as F
 
 from raytune_suite.config import load_config
-from raytune_suite.trainable import cached_data, train_trial
-from raytune_suite.tuner import param_space
+from raytune_suite.run.tuner import param_space
+from raytune_suite.train.trainable import cached_data, train_trial
 
 CONFIG = Path(__file__).resolve().parents[1] / "experiments" / "mnist_cnn.yaml"
 

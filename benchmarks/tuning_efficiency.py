@@ -202,7 +202,7 @@ def spread(values: Iterable[float | None]) -> tuple[float, float, float] | None:
 def child(args: argparse.Namespace) -> None:
     """`--child`: run one sweep with the JSON-encoded `--set` overrides; its figures as the last stdout line."""
     from raytune_suite.config import load_config
-    from raytune_suite.sweep import run_sweep
+    from raytune_suite.run.sweep import run_sweep
 
     overrides = json.loads(args.child)
     cfg = load_config(config_path(args.experiment), overrides)
@@ -218,8 +218,8 @@ def gridsearchcv_child(args: argparse.Namespace) -> None:
     from sklearn.model_selection import GridSearchCV
 
     from raytune_suite.config import load_config
-    from raytune_suite.estimators import cv_splitter
     from raytune_suite.experiments import load_experiment
+    from raytune_suite.train.estimators import cv_splitter
 
     spec = importlib.util.spec_from_file_location("sklearn_gridsearch", REPO / "benchmarks" / "sklearn_gridsearch.py")
     sklearn_gridsearch = importlib.util.module_from_spec(spec)
@@ -286,7 +286,7 @@ class InProcess:
         import torch
 
         from raytune_suite.config import load_config
-        from raytune_suite.tuner import param_space
+        from raytune_suite.run.tuner import param_space
 
         cfg = load_config(config_path(experiment), overrides)
         fixed, suite = cfg.fixed_sections(), param_space(cfg)["suite"]
@@ -298,7 +298,7 @@ class InProcess:
 
     def config(self, sampled: dict[str, dict[str, Any]] | None = None, seed: int | None = None):
         """The trial config of the fixed values with `sampled` over them, torch seeded by `seed` (default tune.seed)."""
-        from raytune_suite.trainable import Trial as TrialConfig
+        from raytune_suite.train.trainable import Trial as TrialConfig
 
         sections = {k: {**v, **(sampled or {}).get(k, {})} for k, v in self.fixed.items()}
         return TrialConfig.from_config(
@@ -310,7 +310,7 @@ class InProcess:
         best value]) is kept up to date, so a stopped trial still tells what it spent."""
         import torch
 
-        from raytune_suite.trainable import build_training, one_epoch
+        from raytune_suite.train.trainable import build_training, one_epoch
 
         outcome = outcome if outcome is not None else [0, None]
         cpu = torch.device("cpu")
@@ -433,7 +433,7 @@ class Plan:
 
 def plan(args: argparse.Namespace) -> Plan:
     from raytune_suite.config import load_config
-    from raytune_suite.space import grid_size
+    from raytune_suite.config.space import grid_size
 
     cfg = load_config(config_path(args.experiment), args.overrides)
     kind = cfg.kind
@@ -736,7 +736,7 @@ def log_to_mlflow(uri: str, rows: list[dict], stats: list[dict], artifacts: list
     import mlflow
     from mlflow.entities import Metric
 
-    from raytune_suite.store import experiment_id_for
+    from raytune_suite.track.store import experiment_id_for
 
     mlflow.set_tracking_uri(uri)
     client = mlflow.MlflowClient(uri)

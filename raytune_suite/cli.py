@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from raytune_suite.errors import ConfigError, RunFailure
-from raytune_suite.stops import request_stop
+from raytune_suite.run.stops import request_stop
 
 # When the command began (this module is the first the console script imports): `run`'s last line splits the time
 # since then into start-up, fit() and publishing.
@@ -109,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from raytune_suite import preflight
+    from raytune_suite.check import preflight
 
     if args.explain and args.config is None and not (args.plan or args.calibrate):
         return _explain()
@@ -123,14 +123,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
     cfg = preflight.run_checks("validate", args).cfg
     _print_ignored_keys(cfg)
 
-    from raytune_suite.space import grid_size
-    from raytune_suite.tuner import total_trials  # imports Ray and torch: only for a config that passed
+    from raytune_suite.config.space import grid_size
+    from raytune_suite.run.tuner import total_trials  # imports Ray and torch: only for a config that passed
 
     tuned = sum(len(p) for p in cfg.space.values())
     trials = f"{total_trials(cfg)} trial(s)"
     if cfg.tune.search == "grid":
         trials += f" ({grid_size(cfg.space, grid=True)} grid point(s) × num_samples {cfg.tune.num_samples})"
-    from raytune_suite.kinds import kind_of
+    from raytune_suite.train.kinds import kind_of
 
     steps = kind_of(cfg).steps_text(cfg)
     print(
@@ -144,12 +144,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _print_plan(cfg, args: argparse.Namespace) -> None:
-    from raytune_suite import plan
+    from raytune_suite.check import plan
 
     budget = plan.budget(cfg)
     calibration = None
     if args.calibrate:
-        import raytune_suite.sweep  # noqa: F401  (what `run` imports before its sweep starts: part of its checks)
+        import raytune_suite.run.sweep  # noqa: F401  (what `run` imports before its sweep starts: part of its checks)
 
         checks_s = time.monotonic() - STARTED
         calibration = plan.calibrate(cfg, args.num_cpus, fixed=True, checks_s=checks_s)
@@ -157,7 +157,7 @@ def _print_plan(cfg, args: argparse.Namespace) -> None:
 
 
 def _explain() -> int:
-    from raytune_suite.explain import reference
+    from raytune_suite.config.explain import reference
 
     print(reference(), end="")
     return 0
@@ -183,7 +183,7 @@ def cmd_new(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from raytune_suite import preflight
+    from raytune_suite.check import preflight
 
     checked = preflight.run_checks("run", args)  # before Ray, MLflow or any folder exists
     cfg = checked.cfg
@@ -192,11 +192,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     if getattr(args, "resume", None) is not None and args.overrides:
         print("note: --resume continues the sweep's saved config; --set is ignored", file=sys.stderr)
     if checked.resumed:
-        from raytune_suite.sweep_folder import flags_text
+        from raytune_suite.run.sweep_folder import flags_text
 
         print(f"note: resuming with the sweep's own {flags_text(checked.resumed)}", file=sys.stderr)
 
-    from raytune_suite.sweep import run_sweep
+    from raytune_suite.run.sweep import run_sweep
 
     result = run_sweep(
         cfg, address=args.address, tracking_uri=args.mlflow_uri, storage=args.storage,
@@ -210,7 +210,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_submit(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from raytune_suite import preflight
+    from raytune_suite.check import preflight
 
     checked = preflight.run_checks("submit", args)
     cfg = checked.cfg
@@ -227,7 +227,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 
 def print_summary(result, cfg) -> None:
-    from raytune_suite.kinds import kind_of
+    from raytune_suite.train.kinds import kind_of
 
     metric = cfg.tune.metric
     print()
@@ -297,7 +297,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     import os
     import time
 
-    from raytune_suite import preflight
+    from raytune_suite.check import preflight
 
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one bar per artifact read otherwise
 
@@ -306,7 +306,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     from mlflow import MlflowClient
 
-    from raytune_suite import report
+    from raytune_suite.review import report
 
     sweep = report.load_sweep(MlflowClient(uri), parent)
     out = Path(args.out or f"report-{sweep.name}")
@@ -326,13 +326,13 @@ def _pandas_wide():
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
-    from raytune_suite import preflight
+    from raytune_suite.check import preflight
 
     preflight.run_checks("ui", args)
 
-    from raytune_suite import ui
-    from raytune_suite.store import pick_tracking_uri
-    from raytune_suite.sweep import as_sigint
+    from raytune_suite.review import ui
+    from raytune_suite.run.sweep import as_sigint
+    from raytune_suite.track.store import pick_tracking_uri
 
     uri, _ = pick_tracking_uri(args.mlflow_uri)
     server = ui.start_server(uri, args.port)
@@ -351,7 +351,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    from raytune_suite.sync import print_result, sync_sweep
+    from raytune_suite.track.sync import print_result, sync_sweep
 
     print_result(sync_sweep(args.sweep_dir, args.mlflow_uri), args.sweep_dir)
     return 0

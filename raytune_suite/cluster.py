@@ -66,7 +66,7 @@ def auth_headers(env: dict[str, str] | None = None) -> dict[str, str]:
 
 def cluster_config(cfg: ExperimentConfig, working_dir: Path, tracking_uri: str, storage: str) -> dict[str, Any]:
     """The resolved config as the cluster will read it: paths relative to the working dir, MLflow server, storage."""
-    from raytune_suite.store import is_local_uri
+    from raytune_suite.track.store import is_local_uri
 
     if is_local_uri(tracking_uri):
         raise ConfigError(

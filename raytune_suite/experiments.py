@@ -19,7 +19,7 @@ the `info` dict it returns in `Datasets` is what `build_model` receives. `experi
 An **estimator experiment** builds a scikit-learn estimator instead of a torch module: it defines `DataConfig`,
 `ModelConfig`, `load_data(cfg, seed) -> (X, y)` and `build_estimator(cfg: ModelConfig)`, and no METRIC, MODE,
 TASK or `build_model`. Its trials score each config by k-fold cross-validation as `GridSearchCV` does (the YAML's
-`cv:` section; `raytune_suite/estimators.py`), and the sweep optimises `mean_test_score` (max).
+`cv:` section; `raytune_suite/train/estimators.py`), and the sweep optimises `mean_test_score` (max).
 
 Everything else (optimizer, LR schedule, regularisation, the training loop, reporting) is shared, so adding an
 experiment is a model, a data loader and a YAML; `raytune-suite new NAME` writes a working one to start from.
@@ -153,7 +153,7 @@ class Experiment:
 @cache
 def load_experiment(ref: str) -> Experiment:
     """Import an experiment by name (`mnist_cnn` -> experiments.mnist_cnn), dotted module or .py path."""
-    from raytune_suite.stops import stops_held
+    from raytune_suite.run.stops import stops_held
 
     with stops_held():  # the module imports torch or scikit-learn: a stop then is raised once it is done
         module = _import(ref)

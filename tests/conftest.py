@@ -57,6 +57,6 @@ def no_stop_deadline_outlives_its_test():
     yield
     import sys
 
-    sweep = sys.modules.get("raytune_suite.sweep")
+    sweep = sys.modules.get("raytune_suite.run.sweep")
     if sweep is not None:
         sweep._deadline.disarm()

@@ -39,7 +39,7 @@ def record(name: str, spec: TableSpec, out_dir: Path = TABLES_DIR) -> Path:
     import torch
 
     from raytune_suite.config import load_config
-    from raytune_suite.trainable import Trial, build_training, one_epoch
+    from raytune_suite.train.trainable import Trial, build_training, one_epoch
 
     torch.set_num_threads(1)
     cfg = load_config(REPO / "experiments" / f"{spec.experiment}.yaml", list(spec.overrides))

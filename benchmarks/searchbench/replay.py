@@ -16,7 +16,7 @@ from functools import lru_cache
 from typing import Any
 
 from benchmarks.searchbench.problems import Problem, load_problem
-from raytune_suite.objective import Objective
+from raytune_suite.config.objective import Objective
 
 PROBLEM_KEY = "replay_problem"  # the fixed key of every trial's config that names its problem
 
@@ -30,7 +30,7 @@ def replay_trial(config: dict[str, Any]) -> None:
     """Ray Tune function trainable: report the configuration's recorded curve, one result per epoch."""
     from ray import tune
 
-    from raytune_suite.space import resolve_trial_config
+    from raytune_suite.config.space import resolve_trial_config
 
     problem = cached_problem(config[PROBLEM_KEY])
     curve, _ = problem.curve(resolve_trial_config(config))
@@ -73,7 +73,7 @@ def run_real(problem: Problem, policy, storage_path: str, num_samples: int) -> l
 
 def describe(problem: Problem, config: dict[str, Any]) -> str:
     """A trial's configuration as comparable text: its table row, or its sampled values."""
-    from raytune_suite.space import resolve_trial_config
+    from raytune_suite.config.space import resolve_trial_config
 
     sections = resolve_trial_config(config)
     spec = getattr(problem, "spec", None)

@@ -210,7 +210,7 @@ def log_to_mlflow(uri: str, rows: list[dict], args, artifacts: list[Path], wall:
     """One run in experiment `search_benchmark`: the settings, each strategy's median speed-up, the files."""
     import mlflow
 
-    from raytune_suite.store import experiment_id_for
+    from raytune_suite.track.store import experiment_id_for
 
     mlflow.set_tracking_uri(uri)
     client = mlflow.MlflowClient(uri)

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from benchmarks.searchbench.problems import Problem
-from raytune_suite.objective import Objective
+from raytune_suite.config.objective import Objective
 
 CONTINUE, PAUSE, STOP = "CONTINUE", "PAUSE", "STOP"  # ray.tune.schedulers.TrialScheduler's decisions
 

@@ -108,7 +108,7 @@ class RayPolicy:
             return None
         trial.set_status(Trial.RUNNING)
         if trial.trial_id not in self.sim:
-            from raytune_suite.space import resolve_trial_config
+            from raytune_suite.config.space import resolve_trial_config
 
             sections = resolve_trial_config(trial.config)
             curve, seconds = self.problem.curve(sections)
@@ -141,12 +141,12 @@ class RayPolicy:
 
 def suite(search: str, scheduler: str, **variant) -> Callable[..., RayPolicy]:
     """A strategy of the suite's registries, built as `raytune-suite run` builds it; `variant`: keywords of
-    `searchers.hyperopt` (e.g. `rung_ranked=False`: the searcher as it was before `raytune_suite.fidelity`)."""
+    `searchers.hyperopt` (e.g. `rung_ranked=False`: the searcher as it was before `raytune_suite.search.fidelity`)."""
 
     def build(problem: Problem, seed: int, workers: int, num_samples: int = NUM_SAMPLES) -> RayPolicy:
-        from raytune_suite import searchers
-        from raytune_suite.schedulers import SCHEDULERS
-        from raytune_suite.space import build_param_space
+        from raytune_suite.config.space import build_param_space
+        from raytune_suite.search import searchers
+        from raytune_suite.search.schedulers import SCHEDULERS
 
         cfg = sweep_config(problem, search, scheduler, seed, num_samples)
         if search == "hyperopt":
@@ -166,7 +166,7 @@ def bohb(problem: Problem, seed: int, workers: int) -> Policy:
     from ray.tune.schedulers import HyperBandForBOHB
     from ray.tune.search.bohb import TuneBOHB
 
-    from raytune_suite.space import ParamSpec, build_param_space
+    from raytune_suite.config.space import ParamSpec, build_param_space
 
     flat = {
         section: {name: ParamSpec.model_validate({**spec, "when": None}) for name, spec in params.items()}

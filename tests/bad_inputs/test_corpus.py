@@ -63,7 +63,7 @@ def imports_done():
     import experiments.diabetes_linear
     import experiments.mnist_cnn
     import experiments.rt_logreg  # noqa: F401
-    import raytune_suite.tuner  # noqa: F401
+    import raytune_suite.run.tuner  # noqa: F401
 
 
 def fill(text: str, places: dict[str, str]) -> str:

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from raytune_suite.config import load_config
-from raytune_suite.estimators import cross_validation
 from raytune_suite.experiments import TASKS, available_experiments, load_experiment
+from raytune_suite.train.estimators import cross_validation
 from tests.conftest import EXPERIMENTS
 
 YAMLS = sorted(EXPERIMENTS.glob("*.yaml"))

@@ -5,12 +5,12 @@ import math
 import pytest
 from mlflow import MlflowClient
 
-from raytune_suite import plan
+from raytune_suite.check import plan
 from raytune_suite.config import load_config
-from raytune_suite.kinds import KINDS, kind_of
-from raytune_suite.report import load_sweep, results_table
-from raytune_suite.tracking import start_parent_run
-from raytune_suite.tuner import param_space, trainable_for
+from raytune_suite.review.report import load_sweep, results_table
+from raytune_suite.run.tuner import param_space, trainable_for
+from raytune_suite.track.tracking import start_parent_run
+from raytune_suite.train.kinds import KINDS, kind_of
 from tests.conftest import EXPERIMENTS
 
 # One shipped config per kind (small data: the smoke check and one timed unit take a second or two).

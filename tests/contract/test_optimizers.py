@@ -3,7 +3,7 @@ import torch
 from torch import nn
 
 from raytune_suite.config import TrainConfig
-from raytune_suite.optim import OPTIMIZERS, build_optimizer, param_groups
+from raytune_suite.train.optim import OPTIMIZERS, build_optimizer, param_groups
 
 
 def quadratic_problem():

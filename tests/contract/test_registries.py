@@ -27,13 +27,13 @@ from ray.tune.search import Searcher, SearchGenerator
 from ray.tune.search.sample import Domain
 
 from raytune_suite.config import ExperimentConfig, load_config
+from raytune_suite.config.space import CATEGORICAL, CONTINUOUS, ParamSpec, grid_size, resolve_trial_config
 from raytune_suite.errors import ConfigError
-from raytune_suite.schedulers import SCHEDULERS, asha_rungs, pbt_mutable_params
-from raytune_suite.searchers import SEARCHERS
-from raytune_suite.space import CATEGORICAL, CONTINUOUS, ParamSpec, grid_size, resolve_trial_config
-from raytune_suite.trainable import Trial as TrainableTrial
-from raytune_suite.trainable import finite_metrics
-from raytune_suite.tuner import param_space
+from raytune_suite.run.tuner import param_space
+from raytune_suite.search.schedulers import SCHEDULERS, asha_rungs, pbt_mutable_params
+from raytune_suite.search.searchers import SEARCHERS
+from raytune_suite.train.trainable import Trial as TrainableTrial
+from raytune_suite.train.trainable import finite_metrics
 from tests.conftest import EXPERIMENTS
 
 # loguniform, uniform, randint and choice parameters, a conditional choice (model.channels when arch: cnn) and a

@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from raytune_suite.config import load_config
-from raytune_suite.sweep import run_sweep
-from raytune_suite.trainable import CHECKPOINT_FILE, Trial, build_training, resume, run_epochs
+from raytune_suite.run.sweep import run_sweep
+from raytune_suite.train.trainable import CHECKPOINT_FILE, Trial, build_training, resume, run_epochs
 from tests.conftest import EXPERIMENTS
 from tests.integration.test_sweep import runs_of
 

@@ -169,7 +169,7 @@ def nodes_launched(state: Path) -> int:
 # Joins the cluster and prints the plan's view of it, as a sweep's driver makes it just after `ray.init`.
 READ_CLUSTER = (
     "import ray, time; ray.init(address='127.0.0.1:{port}', log_to_driver=False); t = time.monotonic(); "
-    "from raytune_suite.concurrency import read_cluster; view = read_cluster(); "
+    "from raytune_suite.run.concurrency import read_cluster; view = read_cluster(); "
     "print('VIEW', view.autoscales, sorted(t.name for t in view.node_types), round(time.monotonic() - t, 1))"
 )
 
@@ -223,7 +223,7 @@ def test_a_sweep_on_an_autoscaling_cluster_launches_every_worker_and_runs_trials
 
 def test_a_cluster_without_an_autoscaler_config_counts_only_what_it_holds_now(ray_local, capsys):
     # A plain head runs a read-only "autoscaler" that mirrors its nodes as types named node_<id>: nothing to add.
-    from raytune_suite.concurrency import ClusterView, _autoscaler_status, read_cluster
+    from raytune_suite.run.concurrency import ClusterView, _autoscaler_status, read_cluster
 
     wait_for(_autoscaler_status, 30, "the head's autoscaler status")
     capsys.readouterr()

@@ -14,7 +14,7 @@ import pytest
 
 from raytune_suite.config import load_config
 from raytune_suite.errors import RunFailure
-from raytune_suite.sweep import run_sweep
+from raytune_suite.run.sweep import run_sweep
 from tests.conftest import write_yaml
 from tests.integration.test_sweep import runs_of
 

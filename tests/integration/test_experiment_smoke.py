@@ -6,7 +6,7 @@ import pytest
 
 from raytune_suite.config import load_config
 from raytune_suite.experiments import available_experiments, load_experiment
-from raytune_suite.sweep import run_sweep
+from raytune_suite.run.sweep import run_sweep
 from tests.conftest import EXPERIMENTS
 
 pytestmark = pytest.mark.integration

@@ -12,8 +12,8 @@ from collections import Counter
 import pytest
 
 from raytune_suite.config import load_config
-from raytune_suite.sweep import run_sweep
-from raytune_suite.trainable import train_trial
+from raytune_suite.run.sweep import run_sweep
+from raytune_suite.train.trainable import train_trial
 from tests.integration.test_sweep import runs_of
 
 pytestmark = pytest.mark.integration

@@ -8,10 +8,10 @@ from ray.tune.search.hyperopt import HyperOptSearch
 
 from raytune_suite.config import load_config
 from raytune_suite.errors import ConfigError
-from raytune_suite.hyperopt_record import hyperopt_vals
-from raytune_suite.runmap import RunMap
-from raytune_suite.sweep import run_sweep
-from raytune_suite.tuner import param_space
+from raytune_suite.run.sweep import run_sweep
+from raytune_suite.run.tuner import param_space
+from raytune_suite.search.hyperopt_record import hyperopt_vals
+from raytune_suite.track.runmap import RunMap
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -12,7 +12,7 @@ import time
 import pytest
 from mlflow import MlflowClient
 
-from raytune_suite import reaper
+from raytune_suite.run import reaper
 from tests.conftest import EXPERIMENTS, REPO
 from tests.integration.cli_process import CLI, start_cli, wait_for_lines, wait_or_dump_stacks
 
@@ -79,7 +79,7 @@ def test_sigterm_in_each_phase_ends_every_run_killed_and_prints_the_resume_comma
 STOP_AFTER_RAY_IS_DOWN = """
 import os, signal, sys, time
 import ray
-from raytune_suite.sweep import connect_ray
+from raytune_suite.run.sweep import connect_ray
 connect_ray(None, num_cpus=1)
 signal.signal(signal.SIGTERM, lambda *_: print("stop handled", flush=True))
 ray.shutdown()  # a sweep shuts Ray down while it publishes: a stop may come after

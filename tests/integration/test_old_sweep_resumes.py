@@ -1,5 +1,5 @@
 """A sweep folder written by an earlier release still resumes: its Tune state pickles the suite's classes by their
-module paths (raytune_suite.tuner, .tracking, .progress, .fidelity, .kinds, .sweep, ...), so moving or renaming one
+module paths (raytune_suite.run.tuner, .tracking, .progress, .fidelity, .kinds, .sweep, ...), so moving or renaming one
 of them breaks every interrupted sweep on users' disks unless an alias keeps the old path importable.
 
 tests/fixtures/sweeps/diabetes_2026-12-07.tar.gz: `diabetes_linear` (HyperOpt + ASHA, 8 trials of 120 epochs, made

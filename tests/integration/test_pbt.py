@@ -6,7 +6,7 @@ import signal
 import pytest
 
 from raytune_suite.config import load_config
-from raytune_suite.sweep import run_sweep
+from raytune_suite.run.sweep import run_sweep
 from tests.integration.test_sweep import runs_of
 
 pytestmark = pytest.mark.integration

@@ -18,7 +18,7 @@ import tempfile
 import pytest
 from mlflow import MlflowClient
 
-from raytune_suite.report import load_sweep, results_table
+from raytune_suite.review.report import load_sweep, results_table
 from tests.conftest import EXPERIMENTS, REPO
 from tests.integration.cli_process import CLI, start_cli, wait_for_lines
 
@@ -93,7 +93,7 @@ def test_progress_summary_and_report_show_each_trials_best_epoch_alike(sessions)
     assert len(shown) == TRIALS
     client = MlflowClient(f"sqlite:///{cwd}/mlflow.db")
     (parent,) = client.search_runs(
-        [e.experiment_id for e in client.search_experiments()], "tags.`raytune_suite.sweep` = 'typed'"
+        [e.experiment_id for e in client.search_experiments()], "tags.`raytune_suite.run.sweep` = 'typed'"
     )
     table = results_table(load_sweep(client, parent.info.run_id))
     reported = {row.trial: (row.best_val_rmse, int(row.best_epoch)) for row in table.itertuples()}

@@ -14,7 +14,7 @@ import tempfile
 import pytest
 from ray import tune
 
-from raytune_suite import storage
+from raytune_suite.run import storage
 from tests.integration.s3_server import s3_server  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.integration

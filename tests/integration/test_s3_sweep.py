@@ -58,7 +58,7 @@ def test_a_sweep_on_s3_checkpoints_there_logs_its_best_model_and_resumes(s3_serv
     import mlflow
     import torch
 
-    from raytune_suite.store import fluent_tracking_uri
+    from raytune_suite.track.store import fluent_tracking_uri
 
     with fluent_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}"):  # the weights came down from the bucket
         model = mlflow.pytorch.load_model(f"runs:/{best.info.run_id}/model")

@@ -7,7 +7,7 @@ import pytest
 from mlflow.entities import RunStatus
 
 from raytune_suite.config import load_config
-from raytune_suite.sweep import run_sweep
+from raytune_suite.run.sweep import run_sweep
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.integration
@@ -156,7 +156,7 @@ def test_a_trial_that_diverges_after_looking_best_never_wins(ray_local, store, m
     assert f"diverged      {diverged.data.tags['trial_id']} after 2 epoch(s): val_accuracy=diverged" in out
     assert "1e+30" not in out
     # The report's table ranks the diverged trial last, whatever it reached before.
-    from raytune_suite import report
+    from raytune_suite.review import report
 
     table = report.results_table(report.load_sweep(client, result.parent_run_id))
     assert list(table["trial"]) == [constant.data.tags["trial_id"], diverged.data.tags["trial_id"]]
@@ -167,7 +167,7 @@ def test_the_best_model_loads_as_the_experiments_module_and_scores_its_logged_be
     import torch
 
     from raytune_suite.experiments import load_experiment
-    from raytune_suite.store import fluent_tracking_uri
+    from raytune_suite.track.store import fluent_tracking_uri
 
     uri, client, storage = store
     cfg = load_config(mnist_yaml, [*DIGITS, "data.subset=600", "tune.num_samples=2", "tune.scheduler=fifo"])

@@ -15,7 +15,7 @@ import socket
 import pytest
 
 from raytune_suite.config import load_config
-from raytune_suite.sweep import run_sweep
+from raytune_suite.run.sweep import run_sweep
 from tests.conftest import REPO
 from tests.integration.cli_process import start_cli, wait_for_lines
 from tests.integration.test_sweep import runs_of

@@ -17,7 +17,7 @@ import pytest
 from ray import tune
 
 from raytune_suite.config import load_config
-from raytune_suite.tuner import build_tuner
+from raytune_suite.run.tuner import build_tuner
 from tests.conftest import EXPERIMENTS
 from tests.fixtures import slow_start_trainable
 

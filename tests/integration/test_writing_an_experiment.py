@@ -29,7 +29,7 @@ def test_the_example_validates_without_warnings():
 
 @pytest.mark.integration
 def test_the_example_runs_a_tiny_sweep(ray_local, store):
-    from raytune_suite.sweep import run_sweep
+    from raytune_suite.run.sweep import run_sweep
 
     uri, client, storage = store
     cfg = load_config(EXAMPLE, ["tune.num_samples=2", "train.epochs=2", "tune.asha.grace_period=1"])

@@ -5,7 +5,7 @@ from types import SimpleNamespace
 
 from ray.tune.execution.tune_controller import TuneController
 
-from raytune_suite.ray_compat import keep_started_actors
+from raytune_suite.run.ray_compat import keep_started_actors
 
 
 def controller(started: bool, resetting: bool = False):

@@ -1,7 +1,7 @@
 """Which checkpoints a sweep keeps: what a published model, a retried trial and a PBT recipient restore from."""
 
 from raytune_suite.config import load_config
-from raytune_suite.tuner import checkpoint_config
+from raytune_suite.run.tuner import checkpoint_config
 
 
 def test_a_sweep_keeps_its_two_best_checkpoints_by_the_objective(mnist_yaml):

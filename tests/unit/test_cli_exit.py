@@ -66,7 +66,7 @@ def test_a_stop_during_an_experiment_import_is_raised_when_the_import_is_done():
     # Raised inside `import torch`, the KeyboardInterrupt crossed torch's C++ initialisation: SIGABRT, 2 in 20 stops.
     import os
 
-    from raytune_suite.stops import request_stop, stops_held
+    from raytune_suite.run.stops import request_stop, stops_held
 
     previous = signal.signal(signal.SIGTERM, request_stop)
     reached_the_end = False
@@ -87,7 +87,7 @@ def test_a_stop_inside_any_import_is_raised_after_the_import(tmp_path, monkeypat
     # A KeyboardInterrupt inside importlib's bookkeeping once left a module lock held: the stopped command went on
     # and hung on that lock in its next import.
 
-    from raytune_suite.stops import request_stop
+    from raytune_suite.run.stops import request_stop
 
     (tmp_path / "slow_module.py").write_text("import os, signal, time\nos.kill(os.getpid(), signal.SIGTERM)\n"
                                              "time.sleep(0.3)\nFINISHED = True\n")  # fmt: skip

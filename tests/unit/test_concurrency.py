@@ -2,8 +2,8 @@
 
 import pytest
 
-from raytune_suite.concurrency import ClusterView, Concurrency, NodeType, first_autoscaler_report, plan_concurrency
 from raytune_suite.config import load_config
+from raytune_suite.run.concurrency import ClusterView, Concurrency, NodeType, first_autoscaler_report, plan_concurrency
 from tests.conftest import EXPERIMENTS
 
 WORKER = NodeType("worker_1cpu", {"CPU": 1}, max_workers=2)

@@ -121,7 +121,7 @@ def test_the_typed_models_refuse_non_finite_numbers_themselves(field):
 
 
 def test_a_search_space_bound_cannot_be_infinite():
-    from raytune_suite.space import ParamSpec
+    from raytune_suite.config.space import ParamSpec
 
     with pytest.raises(ValidationError, match="finite number"):
         ParamSpec(type="uniform", low=0.0, high=float("inf"))
@@ -213,7 +213,7 @@ def test_a_seed_point_of_a_conditional_space_names_a_branch_the_space_has(mnist_
 
 
 def test_the_split_has_its_own_seed_so_another_search_seed_keeps_the_same_data(tmp_path):
-    from raytune_suite.tuner import param_space
+    from raytune_suite.run.tuner import param_space
 
     cfg = load_config(EXPERIMENTS / "diabetes_linear.yaml", ["tune.seed=7"])
     assert (cfg.tune.seed, cfg.tune.split_seed) == (7, 0)
@@ -224,7 +224,7 @@ def test_the_split_has_its_own_seed_so_another_search_seed_keeps_the_same_data(t
 def test_a_sweep_saved_before_split_seed_existed_resumes_on_the_split_its_tune_seed_made(tmp_path):
     import yaml
 
-    from raytune_suite.sweep_folder import SWEEP_CONFIG, stored_config
+    from raytune_suite.run.sweep_folder import SWEEP_CONFIG, stored_config
 
     saved = load_config(EXPERIMENTS / "diabetes_linear.yaml", ["tune.seed=5"]).model_dump(mode="json")
     del saved["tune"]["split_seed"]

@@ -5,19 +5,19 @@ import pytest
 import torch
 from pydantic import BaseModel, Field
 
-from raytune_suite import explain
 from raytune_suite.cli import main
 from raytune_suite.config import (
     TrainConfig,
+    explain,
     ignored_train_keys,
     ignored_tune_keys,
     load_config,
     optimizer_keys,
     schedule_keys,
 )
-from raytune_suite.optim import OPTIMIZERS, build_optimizer
-from raytune_suite.schedules import SCHEDULES, schedule_kwargs
-from raytune_suite.space import build_param_space, resolve_trial_config
+from raytune_suite.config.space import build_param_space, resolve_trial_config
+from raytune_suite.train.optim import OPTIMIZERS, build_optimizer
+from raytune_suite.train.schedules import SCHEDULES, schedule_kwargs
 from tests.conftest import EXPERIMENTS, REPO, write_yaml
 
 REFERENCE = REPO / "docs" / "config-reference.md"

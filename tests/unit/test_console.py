@@ -2,8 +2,8 @@
 
 import logging
 
-from raytune_suite import console
-from raytune_suite.sweep_folder import flags_text, resumed_flags, save_flags, stored_flags
+from raytune_suite.run import console
+from raytune_suite.run.sweep_folder import flags_text, resumed_flags, save_flags, stored_flags
 
 
 def test_rays_token_notice_and_tunes_restore_hint_are_dropped_and_their_other_lines_kept(caplog):

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from raytune_suite.trainable import pick_device
+from raytune_suite.train.trainable import pick_device
 
 
 def test_a_trial_given_a_gpu_without_cuda_trains_on_cpu_after_one_warning():

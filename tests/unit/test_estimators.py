@@ -10,10 +10,10 @@ from experiments.rt_logreg import penalty
 from raytune_suite.cli import main
 from raytune_suite.config import CvSettings, ignored_train_keys, load_config
 from raytune_suite.errors import ConfigError
-from raytune_suite.estimators import SERIES, cross_validation, cv_splitter, fold_metric
-from raytune_suite.kinds import kind_of
-from raytune_suite.tracking import result_metrics
-from raytune_suite.tuner import param_space, total_trials
+from raytune_suite.run.tuner import param_space, total_trials
+from raytune_suite.track.tracking import result_metrics
+from raytune_suite.train.estimators import SERIES, cross_validation, cv_splitter, fold_metric
+from raytune_suite.train.kinds import kind_of
 from tests.conftest import EXPERIMENTS
 
 RT_LOGREG = EXPERIMENTS / "rt_logreg.yaml"
@@ -148,10 +148,10 @@ import sys
 from raytune_suite.cli import main
 assert main(["validate", sys.argv[1]]) == 0  # the preflight: schema, the experiment module, the smoke check
 from raytune_suite.config import load_config
-from raytune_suite.tuner import param_space, trainable_for
+from raytune_suite.run.tuner import param_space, trainable_for
 cfg = load_config(sys.argv[1], [])
 trainable_for(cfg), param_space(cfg)  # what the driver builds its Tuner from
-import raytune_suite.estimators, raytune_suite.trial_process  # what an estimator trial's process imports
+import raytune_suite.train.estimators, raytune_suite.train.trial_process  # what an estimator trial's process imports
 print("torch imported:", "torch" in sys.modules)
 """
 

@@ -5,12 +5,12 @@ import pytest
 from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search import SearchGenerator
 
-from raytune_suite import hyperopt_record
 from raytune_suite.config import load_config
-from raytune_suite.fidelity import RungRanked, milestones
-from raytune_suite.schedulers import asha_rungs
-from raytune_suite.searchers import SEARCHERS
-from raytune_suite.tuner import param_space
+from raytune_suite.run.tuner import param_space
+from raytune_suite.search import hyperopt_record
+from raytune_suite.search.fidelity import RungRanked, milestones
+from raytune_suite.search.schedulers import asha_rungs
+from raytune_suite.search.searchers import SEARCHERS
 from tests.conftest import EXPERIMENTS
 
 

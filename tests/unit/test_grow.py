@@ -10,11 +10,12 @@ import math
 import hyperopt.rand
 import pytest
 
-from raytune_suite import grow, hyperopt_record
 from raytune_suite.config import load_config
 from raytune_suite.errors import ConfigError
-from raytune_suite.searchers import SEARCHERS
-from raytune_suite.tuner import param_space
+from raytune_suite.run import grow
+from raytune_suite.run.tuner import param_space
+from raytune_suite.search import hyperopt_record
+from raytune_suite.search.searchers import SEARCHERS
 from tests.conftest import EXPERIMENTS
 
 EARLIER = 9

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from raytune_suite.trainable import (
+from raytune_suite.train.trainable import (
     accumulate_gradients,
     evaluate,
     make_scaler,

@@ -8,9 +8,10 @@ import re
 import pytest
 from ray.tune.schedulers import ASHAScheduler
 
-from raytune_suite import cli, plan
+from raytune_suite import cli
+from raytune_suite.check import plan
+from raytune_suite.check.fixed_costs import FixedCosts, estimate, measuring_config, split_fit
 from raytune_suite.config import load_config
-from raytune_suite.fixed_costs import FixedCosts, estimate, measuring_config, split_fit
 from tests.conftest import EXPERIMENTS
 
 DIABETES = str(EXPERIMENTS / "diabetes_linear.yaml")

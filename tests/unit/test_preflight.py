@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from raytune_suite import preflight, sweep_folder
+from raytune_suite.check import preflight
 from raytune_suite.config import load_config
 from raytune_suite.errors import ConfigError
-from raytune_suite.runmap import RUN_MAP_FILE
+from raytune_suite.run import sweep_folder
+from raytune_suite.track.runmap import RUN_MAP_FILE
 from tests.bad_inputs.test_corpus import free_port
 from tests.conftest import EXPERIMENTS
 
@@ -268,7 +269,7 @@ def test_check_resume_target_needs_a_sweep_to_resume(tmp_path):
 
 
 def test_check_resume_target_hands_the_later_checks_the_sweeps_own_config_and_flags(tmp_path):
-    from raytune_suite.sweep_folder import save_config, save_flags
+    from raytune_suite.run.sweep_folder import save_config, save_flags
 
     sweep = tmp_path / "mnist_cnn-1"
     sweep.mkdir()

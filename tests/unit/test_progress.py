@@ -1,7 +1,7 @@
 from types import SimpleNamespace
 
-from raytune_suite.objective import Objective
-from raytune_suite.progress import ProgressPrinter
+from raytune_suite.config.objective import Objective
+from raytune_suite.run.progress import ProgressPrinter
 
 
 def trial(tid: str, status: str, epoch: int, acc: float):

@@ -9,13 +9,13 @@ import cloudpickle
 from ray.tune.execution.tune_controller import TuneController
 from ray.tune.experiment import Trial
 
-from raytune_suite import ray_compat
 from raytune_suite.errors import UserCodeError
+from raytune_suite.run import ray_compat
 
 
 def test_importing_the_suite_patches_nothing():
     code = "; ".join([
-        "import raytune_suite.tuner, raytune_suite.sweep, raytune_suite.cli",
+        "import raytune_suite.run.tuner, raytune_suite.run.sweep, raytune_suite.cli",
         "from ray.tune.experiment import Trial",
         "from ray.tune.execution.tune_controller import TuneController",
         "print(hasattr(Trial.should_recover, '_raytune_suite_patched'),"

@@ -8,13 +8,13 @@ import time
 
 import pytest
 
-from raytune_suite import reaper
+from raytune_suite.run import reaper
 
 pytestmark = pytest.mark.skipif(not os.path.isdir("/proc"), reason="Linux /proc")
 
 DRIVER = """
 import subprocess, sys, time
-from raytune_suite.reaper import follow
+from raytune_suite.run.reaper import follow
 follow()
 child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"], start_new_session=True)
 print(child.pid, flush=True)

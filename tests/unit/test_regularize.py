@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from raytune_suite.regularize import l2_penalty
+from raytune_suite.train.regularize import l2_penalty
 
 
 def test_l2_penalty_is_lambda_over_2m_times_sum_of_squared_weights():

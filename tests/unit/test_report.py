@@ -9,8 +9,9 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
 
-from raytune_suite import report, store, tracking
 from raytune_suite.config import load_config
+from raytune_suite.review import report
+from raytune_suite.track import store, tracking
 
 # (lr, channels, val_accuracy per epoch); two trials stopped by ASHA at its first rung.
 TRIALS = [

@@ -11,10 +11,10 @@ import torch
 from sklearn.linear_model import Ridge
 
 from raytune_suite.config import load_config
-from raytune_suite.optim import build_optimizer
-from raytune_suite.schedules import build_scheduler
-from raytune_suite.trainable import Trial, cached_data, steps_per_epoch, train_epoch
-from raytune_suite.tuner import param_space
+from raytune_suite.run.tuner import param_space
+from raytune_suite.train.optim import build_optimizer
+from raytune_suite.train.schedules import build_scheduler
+from raytune_suite.train.trainable import Trial, cached_data, steps_per_epoch, train_epoch
 from tests.conftest import EXPERIMENTS
 
 # 2/λmax of the standardised diabetes features is ≈ 0.48; the smallest eigenvalue (≈ 0.009) sets the step count.

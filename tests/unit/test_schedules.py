@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from raytune_suite.config import TrainConfig
-from raytune_suite.schedules import (
+from raytune_suite.train.schedules import (
     SCHEDULES,
     build_scheduler,
     cosine,

@@ -3,10 +3,10 @@ proposing after its start-up trials (Ray's own points_to_evaluate made TPE fail 
 
 from ray.tune.search import SearchGenerator
 
-from raytune_suite import hyperopt_record
 from raytune_suite.config import load_config
-from raytune_suite.searchers import SEARCHERS
-from raytune_suite.tuner import param_space
+from raytune_suite.run.tuner import param_space
+from raytune_suite.search import hyperopt_record
+from raytune_suite.search.searchers import SEARCHERS
 from tests.conftest import EXPERIMENTS
 
 

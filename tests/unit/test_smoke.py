@@ -13,10 +13,11 @@ import cloudpickle
 import pytest
 import torch
 
-from raytune_suite import frames, smoke, trainable
+from raytune_suite.check import frames, smoke
 from raytune_suite.config import TrainConfig
 from raytune_suite.errors import ConfigError, UserCodeError, data_hint
 from raytune_suite.experiments import Datasets, load_experiment
+from raytune_suite.train import trainable
 
 BAD_DATA = Path(__file__).resolve().parents[1] / "bad_inputs" / "experiments" / "bad_data.py"
 

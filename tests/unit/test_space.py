@@ -2,8 +2,8 @@ from ray.tune.search.sample import Categorical, Float, Integer, LogUniform
 from ray.tune.search.variant_generator import generate_variants
 
 from raytune_suite.config import load_config
-from raytune_suite.space import ParamSpec, build_param_space, grid_size, resolve_trial_config
-from raytune_suite.tuner import param_space
+from raytune_suite.config.space import ParamSpec, build_param_space, grid_size, resolve_trial_config
+from raytune_suite.run.tuner import param_space
 
 
 def spec(**kw) -> ParamSpec:

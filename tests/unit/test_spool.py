@@ -11,9 +11,9 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
 
-from raytune_suite import store_writer
-from raytune_suite.spool import RUN_KEY_TAG, Spool, replay
-from raytune_suite.store_writer import HTTP_DEADLINES, PendingRun, QueuedClient, StoreUnavailable
+from raytune_suite.track import store_writer
+from raytune_suite.track.spool import RUN_KEY_TAG, Spool, replay
+from raytune_suite.track.store_writer import HTTP_DEADLINES, PendingRun, QueuedClient, StoreUnavailable
 
 
 @pytest.fixture(autouse=True)

@@ -5,7 +5,7 @@ import os
 import pyarrow.fs as pafs
 import pytest
 
-from raytune_suite import storage
+from raytune_suite.run import storage
 
 
 @pytest.mark.parametrize(

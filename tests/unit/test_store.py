@@ -6,8 +6,8 @@ import sys
 import pytest
 from mlflow import MlflowClient
 
-from raytune_suite import store
 from raytune_suite.errors import ConfigError
+from raytune_suite.track import store
 from tests.conftest import EXPERIMENTS
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from raytune_suite.store import empty_store, open_sweep_store
+from raytune_suite.track.store import empty_store, open_sweep_store
 
 
 def schema(db: Path) -> set:

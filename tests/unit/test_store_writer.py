@@ -3,7 +3,7 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric
 
 from raytune_suite.errors import RunFailure
-from raytune_suite.store_writer import QueuedClient
+from raytune_suite.track.store_writer import QueuedClient
 
 
 @pytest.fixture

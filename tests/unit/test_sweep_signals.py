@@ -7,7 +7,7 @@ import time
 import pytest
 import ray._private.utils as ray_utils
 
-from raytune_suite.sweep import stops_held_until_ray_is_up
+from raytune_suite.run.sweep import stops_held_until_ray_is_up
 
 
 def test_a_sigterm_during_ray_start_up_is_raised_only_once_start_up_is_done():

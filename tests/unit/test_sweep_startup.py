@@ -28,13 +28,15 @@ def imported_by_tunes_callback_setup(warm: str) -> list[str]:
 def test_after_warming_tunes_callback_setup_has_nothing_left_to_import():
     cold = imported_by_tunes_callback_setup("")
     assert "tensorboardX" in cold  # what the warm-up exists for: ~1 s of imports on Tune's main thread
-    warmed = imported_by_tunes_callback_setup("from raytune_suite.sweep import warm_tune_imports; warm_tune_imports()")
+    warmed = imported_by_tunes_callback_setup(
+        "from raytune_suite.run.sweep import warm_tune_imports; warm_tune_imports()"
+    )
     assert warmed == []
 
 
 def test_publishing_imports_start_with_the_first_result_not_with_fit():
     """Started with `fit()`, they competed with the trial processes' start-up (first trial 1.2 s later on 2 CPUs)."""
-    from raytune_suite.sweep import OnFirstResult
+    from raytune_suite.run.sweep import OnFirstResult
 
     calls: list[tuple[str, threading.Thread]] = []
     done = threading.Event()

@@ -7,10 +7,10 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.entities import Param, RunStatus
 
-from raytune_suite import store
-from raytune_suite.objective import Objective
-from raytune_suite.store_writer import QueuedClient
-from raytune_suite.tracking import MlflowTracker
+from raytune_suite.config.objective import Objective
+from raytune_suite.track import store
+from raytune_suite.track.store_writer import QueuedClient
+from raytune_suite.track.tracking import MlflowTracker
 
 
 @pytest.fixture
@@ -67,7 +67,7 @@ def test_a_diverged_trial_is_never_the_best_even_with_the_best_value(tracker):
 
 
 def test_the_run_map_is_not_rewritten_at_every_trial_start_yet_ends_complete(tracker, tmp_path, monkeypatch):
-    from raytune_suite.runmap import RunMap
+    from raytune_suite.track.runmap import RunMap
 
     tracker, _ = tracker
     tracker.sweep_dir = str(tmp_path / "sweep")
@@ -84,7 +84,7 @@ def test_the_run_map_is_not_rewritten_at_every_trial_start_yet_ends_complete(tra
 
 
 def test_a_deferred_run_map_is_written_at_the_next_step_once_the_spacing_allows(tracker, tmp_path, monkeypatch):
-    from raytune_suite.runmap import RunMap
+    from raytune_suite.track.runmap import RunMap
 
     tracker, _ = tracker
     tracker.sweep_dir = str(tmp_path / "sweep")
@@ -99,7 +99,7 @@ def test_a_deferred_run_map_is_written_at_the_next_step_once_the_spacing_allows(
 
 
 def test_an_interrupted_sweep_still_writes_its_deferred_run_map(tracker, tmp_path):
-    from raytune_suite.runmap import RunMap
+    from raytune_suite.track.runmap import RunMap
 
     tracker, _ = tracker
     tracker.sweep_dir = str(tmp_path / "sweep")

@@ -7,10 +7,10 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.entities import Metric
 
-from raytune_suite import store, tracking
+from raytune_suite.config.objective import Objective
 from raytune_suite.errors import ConfigError
-from raytune_suite.objective import Objective
-from raytune_suite.runmap import RUN_MAP_FILE, RunMap
+from raytune_suite.track import store, tracking
+from raytune_suite.track.runmap import RUN_MAP_FILE, RunMap
 
 
 @pytest.fixture

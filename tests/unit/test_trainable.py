@@ -1,9 +1,10 @@
 import torch
 
 from raytune_suite.config import load_config
-from raytune_suite.optim import build_optimizer
-from raytune_suite.schedules import build_scheduler
-from raytune_suite.trainable import (
+from raytune_suite.run.tuner import param_space
+from raytune_suite.train.optim import build_optimizer
+from raytune_suite.train.schedules import build_scheduler
+from raytune_suite.train.trainable import (
     Trial,
     cached_data,
     finite_metrics,
@@ -12,7 +13,6 @@ from raytune_suite.trainable import (
     steps_per_epoch,
     train_epoch,
 )
-from raytune_suite.tuner import param_space
 
 
 def digits_trial(mnist_yaml, overrides=(), **train) -> Trial:

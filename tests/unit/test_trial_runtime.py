@@ -7,7 +7,7 @@ import os
 import torch
 
 from raytune_suite.config import load_config
-from raytune_suite.trainable import CHECKPOINT_FILE, Trial, build_training, resume, run_epochs
+from raytune_suite.train.trainable import CHECKPOINT_FILE, Trial, build_training, resume, run_epochs
 from tests.conftest import EXPERIMENTS
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from raytune_suite.config import load_config
-from raytune_suite.space import grid_size
+from raytune_suite.config.space import grid_size
 
 REPO = Path(__file__).resolve().parents[2]
 _spec = importlib.util.spec_from_file_location("tuning_efficiency", REPO / "benchmarks" / "tuning_efficiency.py")

@@ -3,10 +3,10 @@
 import pytest
 
 from raytune_suite.config import load_config
-from raytune_suite.distributed import OUTER_CPU
 from raytune_suite.errors import ConfigError
-from raytune_suite.kinds import kind_of
-from raytune_suite.tuner import param_space
+from raytune_suite.run.tuner import param_space
+from raytune_suite.train.distributed import OUTER_CPU
+from raytune_suite.train.kinds import kind_of
 
 
 def test_a_multi_worker_trial_reserves_almost_nothing_and_passes_per_worker_resources_on(mnist_yaml):

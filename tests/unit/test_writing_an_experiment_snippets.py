@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from raytune_suite.config import CvSettings
-from raytune_suite.estimators import cv_splitter
+from raytune_suite.train.estimators import cv_splitter
 from tests.conftest import REPO
 
 DOC = REPO / "docs" / "writing-an-experiment.md"
