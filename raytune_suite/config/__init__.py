@@ -635,48 +635,54 @@ def validate_config(raw: dict[str, Any]) -> ExperimentConfig:
     except ValidationError as err:
         raise ConfigError(format_validation_error(err)) from None
     experiment = load_experiment(cfg.experiment)
-    if experiment.kind == "estimator":
+    estimator = experiment.kind == "estimator"
+    if estimator:
         check_estimator_settings(cfg)
     elif cfg.cv != CvSettings():  # not "cv" in the fields set: a saved or submitted config holds every section
         raise ConfigError(
             f"cv: {experiment.ref} trains a torch model on its own validation split; only estimator experiments "
             "(a module with build_estimator) cross-validate: remove the cv section"
         )
-    cfg.data = _validated_section(experiment.DataConfig, cfg.data, "data")
-    cfg.model = _validated_section(experiment.ModelConfig, cfg.model, "model")
-    check_objective(cfg.tune, experiment)
+    # Checked, then resolved into a new config once (the checks change nothing): the experiment's defaults filled
+    # into data and model, the objective's metric and direction, fifo for an estimator sweep.
+    data = _validated_section(experiment.DataConfig, cfg.data, "data")
+    model = _validated_section(experiment.ModelConfig, cfg.model, "model")
+    metric, mode = resolved_objective(cfg.tune, experiment)
+    tune = cfg.tune.model_copy(update={"metric": metric, "mode": mode, **({"scheduler": "fifo"} if estimator else {})})
+    cfg = cfg.model_copy(update={"data": data, "model": model, "tune": tune})
     section_models = {"train": TrainConfig, "model": experiment.ModelConfig, "data": experiment.DataConfig}
     check_space(cfg.space, cfg.fixed_sections(), section_models, cfg.tune.search)
     _check_points(cfg)
     return cfg
 
 
-def check_objective(tune: TuneSettings, experiment: Experiment) -> None:
-    """Fills in tune.metric and tune.mode: a metric the trials report, in its own direction.
+def resolved_objective(tune: TuneSettings, experiment: Experiment) -> tuple[str, str]:
+    """(tune.metric, tune.mode) as the sweep runs them: a metric the trials report (the experiment's own unless
+    the config names one), in its own direction.
 
     An unreported metric fails every trial's first report; a loss maximised publishes the worst trial as the best.
     """
     from raytune_suite.experiments import better_when, describe_objectives
 
     objectives = experiment.objectives
-    tune.metric = tune.metric or experiment.metric
-    if tune.metric not in objectives:
+    metric = tune.metric or experiment.metric
+    if metric not in objectives:
         raise ConfigError(
-            f"tune.metric: {tune.metric} is not reported by {experiment.name}; "
+            f"tune.metric: {metric} is not reported by {experiment.name}; "
             f"choose one of: {describe_objectives(objectives)}"
         )
-    direction = objectives[tune.metric]
+    direction = objectives[metric]
     if tune.mode not in (None, direction):
         raise ConfigError(
             f"tune.mode: {tune.mode} would rank the trial with the {'highest' if tune.mode == 'max' else 'lowest'} "
-            f"{tune.metric} best, but {tune.metric} is better when {better_when(direction)}: "
+            f"{metric} best, but {metric} is better when {better_when(direction)}: "
             f"set tune.mode={direction}, or remove it"
         )
-    tune.mode = direction
+    return metric, direction
 
 
 def check_estimator_settings(cfg: ExperimentConfig) -> None:
-    """What an estimator sweep cannot honour is an error; its scheduler becomes fifo unless the config names one.
+    """What an estimator sweep cannot honour is an error (validate_config then runs it with fifo).
 
     An estimator trial reports once (its cross-validation), so there is no epoch to stop at, no training loop to
     tune and no DDP to split. Settings that are merely inert (train.*, tune.asha) are warnings (`ignored_train_keys`).
@@ -695,7 +701,6 @@ def check_estimator_settings(cfg: ExperimentConfig) -> None:
             f"tune.scheduler: {tune.scheduler} stops or mutates trials between epochs, but an estimator trial "
             f"({name}) cross-validates once; remove it (estimator sweeps use fifo)"
         )
-    tune.scheduler = "fifo"
     if tune.workers_per_trial > 1:
         raise ConfigError(
             f"tune.workers_per_trial: {tune.workers_per_trial} splits a torch model over DDP workers; an estimator "

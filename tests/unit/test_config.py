@@ -334,3 +334,24 @@ def test_libyaml_reads_every_shipped_config_as_pure_pyyaml_does(name):
     pure = type("PureLoader", (yaml.SafeLoader,), {})
     pure.add_implicit_resolver("tag:yaml.org,2002:float", config._FLOAT, list("-+0123456789."))
     assert config.parse_yaml(text) == yaml.load(text, Loader=pure)
+
+
+def test_validation_checks_without_changing_what_it_was_given_and_resolves_once():
+    # validate_config changed the config while checking it (tune.metric, tune.mode, the scheduler, data and model).
+    import copy
+
+    from raytune_suite.config import ExperimentConfig, check_estimator_settings, validate_config
+
+    raw = {
+        "name": "svc",
+        "experiment": "rt_logreg",
+        "space": {"model": {"C": {"type": "loguniform", "low": 0.01, "high": 10}}},
+    }
+    given = copy.deepcopy(raw)
+    cfg = validate_config(raw)
+    assert raw == given
+    assert (cfg.tune.metric, cfg.tune.mode, cfg.tune.scheduler) == ("mean_test_score", "max", "fifo")
+    unresolved = ExperimentConfig.model_validate(given)
+    before = unresolved.model_dump()
+    check_estimator_settings(unresolved)
+    assert unresolved.model_dump() == before
