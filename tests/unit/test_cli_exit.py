@@ -102,3 +102,21 @@ def test_a_stop_inside_any_import_is_raised_after_the_import(tmp_path, monkeypat
     finally:
         signal.signal(signal.SIGTERM, previous)
         sys.modules.pop("slow_module", None)
+
+
+def test_a_stop_is_held_by_an_import_that_hangs_only_for_the_hold_limit(monkeypatch):
+    # Held for good, a stop could never end a command whose import hangs.
+    import os
+
+    from raytune_suite.run import stops
+
+    monkeypatch.setattr(stops, "HOLD_LIMIT_S", 0.5)
+    previous = signal.signal(signal.SIGTERM, stops.request_stop)
+    started = time.monotonic()
+    try:
+        with pytest.raises(KeyboardInterrupt), stops.stops_held():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(10)  # an import that does not return
+        assert 0.4 < time.monotonic() - started < 3
+    finally:
+        signal.signal(signal.SIGTERM, previous)
