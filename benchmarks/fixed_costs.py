@@ -129,7 +129,7 @@ def gridsearchcv() -> None:
           "imports): what a GridSearchCV script pays before it starts")  # fmt: skip
 
 
-def start_head(port_base: int, env: dict[str, str], folder: Path) -> subprocess.Popen:
+def start_head(port_base: int, env: dict[str, str], folder: Path, num_cpus: int | None = None) -> subprocess.Popen:
     """`ray start --head --block` on 127.0.0.1 with its own temp folder, ports and token; its own process group."""
     b = port_base
     ports = ["--port", str(b), "--ray-client-server-port", str(b + 2), "--node-manager-port", str(b + 3),
@@ -139,7 +139,7 @@ def start_head(port_base: int, env: dict[str, str], folder: Path) -> subprocess.
              "--max-worker-port", str(b + 59)]  # fmt: skip
     command = [RAY, "start", "--head", "--block", "--temp-dir", str(folder / "ray"), "--node-ip-address",
                "127.0.0.1", "--include-dashboard", "false", "--disable-usage-stats", "--num-cpus",
-               str(os.cpu_count()), *ports]  # fmt: skip
+               str(num_cpus or os.cpu_count()), *ports]  # fmt: skip
     log = open(folder / "head.log", "w")  # noqa: SIM115  (the head writes it until it stops)
     head = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + 120

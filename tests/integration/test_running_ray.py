@@ -5,63 +5,37 @@ tracking ran elsewhere). Timing the two ways is `python benchmarks/fixed_costs.p
 
 import os
 import shutil
-import signal
 import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
 
+from benchmarks.fixed_costs import start_head, stop_head
 from tests.conftest import REPO
 from tests.integration.cli_process import CLI
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 PORT = 16800  # the head's block: 16800-16859 (test_cluster uses 16400-16559, its MLflow server 16390)
-RAY = str(Path(sys.executable).parent / "ray")
 SVC = REPO / "benchmarks" / "experiments" / "breast_cancer_svc.yaml"
 
 
 @pytest.fixture(scope="module")
 def head():
-    """(`--address`, the environment that holds its token); the head is stopped by its process group."""
+    """(`--address`, the environment that holds its token): benchmarks/fixed_costs.py's head, stopped by its process
+    group."""
     folder = Path(tempfile.mkdtemp(prefix="rts-head-"))
     token = folder / "token"
     token.write_text(os.urandom(32).hex())
     token.chmod(0o600)
     env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token)}
-    b = PORT
-    ports = ["--port", str(b), "--ray-client-server-port", str(b + 2), "--node-manager-port", str(b + 3),
-             "--object-manager-port", str(b + 4), "--dashboard-agent-listen-port", str(b + 5),
-             "--dashboard-agent-grpc-port", str(b + 6), "--runtime-env-agent-port", str(b + 7),
-             "--metrics-export-port", str(b + 8), "--min-worker-port", str(b + 10),
-             "--max-worker-port", str(b + 59)]  # fmt: skip
-    log = open(folder / "head.log", "w")  # noqa: SIM115  (closed below)
-    process = subprocess.Popen(
-        [RAY, "start", "--head", "--block", "--temp-dir", str(folder / "ray"), "--node-ip-address", "127.0.0.1",
-         "--include-dashboard", "false", "--disable-usage-stats", "--num-cpus", "2", *ports],
-        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
+    process = start_head(PORT, env, folder, num_cpus=2)
     try:
-        deadline = time.monotonic() + 120
-        while "Ray runtime started" not in (folder / "head.log").read_text():
-            assert process.poll() is None and time.monotonic() < deadline, (folder / "head.log").read_text()[-2000:]
-            time.sleep(0.5)
         yield f"127.0.0.1:{PORT}", env
     finally:
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            try:
-                os.killpg(process.pid, sig)
-                process.wait(10)
-                break
-            except ProcessLookupError:
-                break
-            except subprocess.TimeoutExpired:
-                continue
-        log.close()
+        stop_head(process)
         shutil.rmtree(folder, ignore_errors=True)
 
 
